@@ -1,0 +1,35 @@
+# Two commands do all set-up: `make run` (execute every notebook) and `make test`.
+# Each creates .venv and installs the project into it when missing, so either alone works.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export MPLBACKEND ?= Agg
+
+.PHONY: run test lab fixtures lint clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(STAMP)
+
+fixtures: $(STAMP)
+	$(BIN)/python -m helpers.fixtures build --json
+
+run: $(STAMP)
+	$(BIN)/python -m helpers.workbook run
+
+test: $(STAMP)
+	$(BIN)/ruff check helpers tests benchmarks
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf build .cache

@@ -1,0 +1,1 @@
+"""Helpers for the Qwen3-VL loading workbook."""

