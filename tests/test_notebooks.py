@@ -1,0 +1,70 @@
+"""Every notebook: stored without outputs, shaped like a chapter, importing only what helpers has,
+and executing headless with the embedded default without a cell error."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+
+import pytest
+
+from helpers.paths import NOTEBOOKS_DIR
+from helpers.workbook import execute_notebook, notebook_paths
+
+NOTEBOOKS = notebook_paths()
+IDS = [p.name for p in NOTEBOOKS]
+
+
+def _cells(path):
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _source(cell) -> str:
+    src = cell["source"]
+    return "".join(src) if isinstance(src, list) else src
+
+
+def test_the_workbook_has_its_first_chapter():
+    assert (NOTEBOOKS_DIR / "00_environment_and_fixtures.ipynb") in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_without_outputs(path):
+    for cell in _cells(path):
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_reads_like_a_chapter(path):
+    cells = _cells(path)
+    intro = _source(cells[0])
+    assert cells[0]["cell_type"] == "markdown" and intro.startswith("# ")
+    for heading in ("What you will learn", "What you need", "How long"):
+        assert heading in intro, heading
+    params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1 and "MODEL" in _source(params[0])
+    assert any("select_model(MODEL)" in _source(c) for c in cells if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_helpers_imports_resolve(path):
+    """A static check, like unsloth's: every `from helpers.x import y` in a notebook exists."""
+    for cell in _cells(path):
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse(_source(cell))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    assert hasattr(module, alias.name) or importlib.util.find_spec(
+                        f"{node.module}.{alias.name}"
+                    ), f"{path.name}: {node.module}.{alias.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_executes_headless(path, fixture_paths):
+    run = execute_notebook(path, model="tiny")
+    assert run.status == "ok", f"{path.name}: {run.status} (see {run.output})"
+    assert run.output.with_suffix(".html").exists()

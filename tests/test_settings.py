@@ -1,0 +1,57 @@
+"""The model setting: tiny, a folder, a Hub id; clear one-line errors for everything else."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from helpers.errors import ModelSelectionError
+from helpers.settings import ENV_VAR, select_model
+
+
+def test_default_is_tiny_and_labelled_random(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    choice = select_model("")
+    assert choice.kind == "tiny" and choice.random_weights and "RANDOM" in choice.label and choice.is_moe
+
+
+def test_environment_variable_selects(monkeypatch, tiny_dense):
+    monkeypatch.setenv(ENV_VAR, str(tiny_dense))
+    choice = select_model()
+    assert choice.kind == "local" and not choice.random_weights and choice.source == str(tiny_dense)
+
+
+def test_parameter_beats_environment(monkeypatch):
+    monkeypatch.setenv(ENV_VAR, "/nowhere")
+    assert select_model("tiny-dense").kind == "tiny"
+
+
+def test_hub_id_offline_and_uncached_is_one_clear_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelSelectionError) as err:
+        select_model("Qwen/Qwen3-VL-30B-A3B-Instruct")
+    message = str(err.value)
+    assert "\n" not in message and ENV_VAR in message and "tiny" in message and "offline" in message.lower()
+    assert err.value._render_traceback_() == [f"ModelSelectionError: {message}"]
+
+
+@pytest.mark.parametrize("spec", ["not a model", "/no/such/folder", "./missing"])
+def test_bad_settings_name_the_setting_and_the_default(spec):
+    with pytest.raises(ModelSelectionError) as err:
+        select_model(spec)
+    assert ENV_VAR in str(err.value) and "tiny" in str(err.value)
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(ModelSelectionError, match="no config.json"):
+        select_model(str(tmp_path))
+
+
+def test_unknown_model_in_a_notebook_is_one_line_not_a_traceback():
+    code = "from helpers.settings import select_model; select_model('no/such-model')"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": ""}
+    )
+    assert out.returncode != 0 and "ModelSelectionError" in out.stderr and "huggingface_hub" not in out.stderr
