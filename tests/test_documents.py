@@ -1,0 +1,79 @@
+"""The synthetic VQA set: deterministic, bilingual, multi-image questions, answers consistent with the data."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+from helpers.documents import (
+    Document,
+    build_vqa_set,
+    generate_vqa,
+    load_documents,
+    vqa_documents,
+    write_document_set,
+)
+from helpers.evaluation import is_numeric_truth
+
+
+def _digest(images) -> str:
+    h = hashlib.sha256()
+    for img in images:
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        h.update(buf.getvalue())
+    return h.hexdigest()
+
+
+def test_same_seed_same_bytes_other_seed_differs():
+    a = [_digest(imgs) + json.dumps(d.truth, ensure_ascii=False) for d, imgs in generate_vqa(7)]
+    b = [_digest(imgs) + json.dumps(d.truth, ensure_ascii=False) for d, imgs in generate_vqa(7)]
+    c = [_digest(imgs) + json.dumps(d.truth, ensure_ascii=False) for d, imgs in generate_vqa(8)]
+    assert a == b and a != c
+
+
+def test_set_covers_kinds_languages_and_two_image_questions():
+    docs = vqa_documents()
+    assert {d.kind for d in docs} == {"receipt", "table", "chart", "form", "receipt_pair"}
+    langs = [lang for d in docs for lang in d.langs.values()]
+    assert langs.count("zh") >= 10 and langs.count("en") >= 10
+    pairs = [d for d in docs if len(d.images) == 2]
+    assert len(pairs) >= 2
+    for d in docs:
+        assert set(d.questions) == set(d.truth) == set(d.types) == set(d.ocr_rules)
+        for name, value in d.truth.items():
+            assert (d.types[name] == "number") == is_numeric_truth(value)
+        assert all(p.is_file() for p in d.images)
+        # ground truth never leaks into the OCR rules
+        assert all(str(v) not in json.dumps(d.ocr_rules, ensure_ascii=False) for v in d.truth.values()
+                   if isinstance(v, str) and len(v) > 3)
+
+
+def test_pair_answers_follow_from_both_receipts():
+    for doc, _images in generate_vqa():
+        if doc.kind == "receipt_pair":
+            assert doc.truth["cheaper"] in ("first", "second")
+            assert doc.truth["total_diff"] >= 0
+
+
+def test_reuse_and_round_trip(tmp_path):
+    folder = build_vqa_set()
+    stamp = (folder / "ground_truth.json").stat().st_mtime_ns
+    assert build_vqa_set() == folder and (folder / "ground_truth.json").stat().st_mtime_ns == stamp
+    from PIL import Image
+
+    doc = Document("x", "note", [], {"q": "问题?"}, {"q": 3}, {"q": "number"}, {"q": "zh"})
+    out = write_document_set(tmp_path / "s", [(doc, [Image.new("RGB", (40, 30))])], {"name": "s"})
+    loaded = load_documents(out)
+    assert loaded[0].truth == {"q": 3} and loaded[0].images[0].name == "x_0.png"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+
+def test_missing_folder_is_one_clear_line(tmp_path):
+    import pytest
+
+    from helpers.documents import DocumentSetError
+
+    with pytest.raises(DocumentSetError, match="no ground_truth.json"):
+        load_documents(tmp_path)
