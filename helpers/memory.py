@@ -1,0 +1,268 @@
+"""Peak memory of a Qwen3-VL job before any download: weights + KV cache + activations + overhead.
+
+Terms (all bytes; every assumption is a named, overridable argument):
+- weights: exact, from the meta-device census (`helpers.census`).
+- KV cache: 2 (K and V) x layers x kv_heads x head_dim x activation-dtype bytes per token, for
+  batch x (context_tokens + visual tokens of the images). Images are per sequence.
+- activations: the largest live set of the prefill (vision encoder on all patches, then one decoder
+  layer on all tokens: attention projections, and the MoE's grouped_mm buffers for N x top-k rows, or
+  the dense MLP), or of one decode step, whichever is larger. `attn_implementation="sdpa"` (the
+  default Transformers picks) keeps attention O(S); "eager" adds heads x S^2 scores. `generate`
+  computes logits for the last token only.
+- overhead: `overhead_bytes`, default 1 GiB on "cuda" (CUDA context, cuBLAS workspace; NVML sees it,
+  `max_memory_allocated` does not) and `CPU_BASELINE_BYTES` on "cpu" (Python + torch + Transformers
+  imported), plus `slack_fraction` of KV + activations for allocator fragmentation.
+
+Example:
+    >>> est = estimate_peak_memory("data/configs/Qwen3-VL-30B-A3B-Instruct.json", context_tokens=32768,
+    ...                            images=[(2480, 3508)])
+    >>> est.visual_tokens, round(est.kv_cache_bytes / 2**30, 2)
+    ([8580], 3.8)
+
+CLI: ``python -m helpers.memory --model data/configs/Qwen3-VL-30B-A3B-Instruct.json --context 32768
+--image 2480x3508 --gpus 2xA100-80GB --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from helpers.census import Census, canonical_dtype, census, load_config_dict
+from helpers.errors import WorkbookError, cli_exit
+from helpers.vision_tokens import parse_size, vision_patches, visual_tokens
+
+GIB = 2**30
+CPU_BASELINE_BYTES = 620 * 2**20  # RSS of python + torch + transformers + this package imported (measured here)
+CUDA_OVERHEAD_BYTES = 1 * GIB  # CUDA context + cuBLAS workspace; matches data/hardware.json runtime_overhead_gib
+SLACK_FRACTION = 0.05  # allocator fragmentation on KV + activations (an assumption)
+MAX_CONTEXT = 10_000_000
+
+
+@dataclass
+class MemoryEstimate:
+    """The four terms, their sum, and what they were computed for."""
+
+    model_type: str
+    dtype: str
+    context_tokens: int
+    batch: int
+    total_params: int
+    active_params: int
+    weights_bytes: int
+    kv_cache_bytes: int
+    kv_bytes_per_token: int
+    activation_bytes: int
+    prefill_activation_bytes: int
+    decode_activation_bytes: int
+    vision_activation_bytes: int
+    overhead_bytes: int
+    peak_bytes: int
+    visual_tokens: list[int] = field(default_factory=list)
+    sequence_tokens: int = 0
+    device: str = "cuda"
+    attn_implementation: str = "sdpa"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def gib(self) -> dict[str, float]:
+        """The byte terms in GiB, rounded (for tables)."""
+        return {k: round(v / GIB, 3) for k, v in self.as_dict().items() if k.endswith("_bytes")}
+
+
+def _act_bytes(dtype: str) -> int:
+    return 4 if dtype == "float32" else 2  # fp8/int8/int4 weights still compute in bf16
+
+
+def kv_bytes_per_token(config: Any, dtype: str = "bfloat16") -> int:
+    """KV-cache bytes one token adds (all layers, K and V), from text_config.
+
+    Example:
+        >>> kv_bytes_per_token("data/configs/Qwen3-VL-30B-A3B-Instruct.json")  # 2 x 48 x 4 x 128 x 2
+        98304
+    """
+    t = (config if isinstance(config, dict) else load_config_dict(config))["text_config"]
+    hd = t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"]
+    return 2 * t["num_hidden_layers"] * t["num_key_value_heads"] * hd * _act_bytes(canonical_dtype(dtype))
+
+
+def vision_activation_bytes(cfg: dict[str, Any], patches: list[int], b: int, attn: str = "sdpa") -> int:
+    """Largest live set while the vision encoder runs on all images' patches at once."""
+    if not patches:
+        return 0
+    v = cfg["vision_config"]
+    P, Hv, Iv = sum(patches), v["hidden_size"], v["intermediate_size"]
+    pdim = 3 * v["temporal_patch_size"] * v["patch_size"] ** 2
+    m2 = v["spatial_merge_size"] ** 2
+    out = v["out_hidden_size"]
+    pixels = P * pdim * (4 + b)  # the processor's fp32 pixel_values and their cast
+    hidden = P * Hv * b * 3  # hidden, residual, position embeddings
+    rope = P * (Hv // v["num_heads"]) * 4 * 2  # cos/sin in fp32
+    attn_t = P * Hv * (3 * b + 2 * 4 + b)  # qkv, q/k rotated in fp32, output
+    if attn == "eager":
+        attn_t += v["num_heads"] * max(patches) ** 2 * 4 * 2
+    mlp_t = P * Iv * b * 2
+    deepstack = len(v.get("deepstack_visual_indexes", [])) * (P // m2) * out * b
+    merger = (P // m2) * Hv * m2 * b * 2 + (P // m2) * out * b
+    return pixels + hidden + rope + max(attn_t, mlp_t, merger) + deepstack
+
+
+def decoder_activation_bytes(cfg: dict[str, Any], tokens: int, batch: int, b: int, attn: str = "sdpa",
+                             image_tokens: int = 0) -> int:
+    """Largest live set of one decoder layer over batch x tokens, plus what persists across layers."""
+    t, v = cfg["text_config"], cfg["vision_config"]
+    H, nq, nkv = t["hidden_size"], t["num_attention_heads"], t["num_key_value_heads"]
+    hd = t.get("head_dim") or H // nq
+    N = batch * tokens
+    base = N * H * b * 3  # inputs_embeds, hidden, residual
+    base += len(v.get("deepstack_visual_indexes", [])) * batch * image_tokens * H * b
+    qkv = N * (nq + 2 * nkv) * hd * b
+    attn_t = 2 * qkv + N * nq * hd * b
+    if attn == "eager":
+        attn_t += batch * nq * tokens * tokens * (4 + b) + batch * tokens * tokens * b
+    if t.get("num_experts"):
+        k, E, I_ = t["num_experts_per_tok"], t["num_experts"], t["moe_intermediate_size"]
+        mlp_t = N * k * (3 * H + 3 * I_) * b + N * E * 4 * 2 + N * k * 8 * 4
+    else:
+        mlp_t = N * (3 * t["intermediate_size"] + H) * b
+    logits = batch * t["vocab_size"] * 4 * 2  # last position only, upcast to fp32
+    return base + max(attn_t, mlp_t) + logits
+
+
+def estimate_peak_memory(
+    config: Any,
+    dtype: str = "bfloat16",
+    context_tokens: int = 4096,
+    batch: int = 1,
+    images: list[tuple[int, int]] | None = None,
+    max_pixels: int | None = None,
+    min_pixels: int | None = None,
+    device: str = "cuda",
+    attn_implementation: str = "sdpa",
+    overhead_bytes: int | None = None,
+    slack_fraction: float = SLACK_FRACTION,
+) -> MemoryEstimate:
+    """Predict the peak memory of loading the model and running one generate job.
+
+    Example:
+        >>> e = estimate_peak_memory("tiny", context_tokens=1024, device="cpu")
+        >>> e.weights_bytes == census("tiny").weights_bytes("bfloat16")
+        True
+    """
+    dtype = canonical_dtype(dtype)
+    if not isinstance(context_tokens, int) or not 1 <= context_tokens <= MAX_CONTEXT:
+        raise WorkbookError(f"--context {context_tokens!r}: give a token count between 1 and {MAX_CONTEXT:,}")
+    if not isinstance(batch, int) or not 1 <= batch <= 4096:
+        raise WorkbookError(f"--batch {batch!r}: give a batch size between 1 and 4096")
+    if device not in ("cuda", "cpu"):
+        raise WorkbookError(f"device {device!r}: use 'cuda' or 'cpu'")
+    if attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
+        raise WorkbookError(f"attn_implementation {attn_implementation!r}: use sdpa, eager or flash_attention_2")
+    cfg = config if isinstance(config, dict) else load_config_dict(config)
+    c: Census = census(cfg)
+    images = list(images or [])
+    vis = [visual_tokens(w, h, min_pixels, max_pixels) for w, h in images]
+    patches = [vision_patches(w, h, min_pixels, max_pixels) for w, h in images] * batch
+    seq = context_tokens + sum(vis)
+    b = _act_bytes(dtype)
+    per_tok = kv_bytes_per_token(cfg, dtype)
+    kv = per_tok * seq * batch
+    vis_act = vision_activation_bytes(cfg, patches, b, attn_implementation)
+    prefill = max(vis_act, decoder_activation_bytes(cfg, seq, batch, b, attn_implementation, sum(vis)))
+    t = cfg["text_config"]
+    hd = t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"]
+    decode = decoder_activation_bytes(cfg, 1, batch, b, "sdpa") + 2 * batch * seq * t["num_key_value_heads"] * hd * b
+    if attn_implementation == "eager":
+        decode += batch * t["num_attention_heads"] * seq * (4 + b)
+    act = max(prefill, decode)
+    if overhead_bytes is None:
+        overhead_bytes = CUDA_OVERHEAD_BYTES if device == "cuda" else CPU_BASELINE_BYTES
+    overhead = int(overhead_bytes + slack_fraction * (kv + act))
+    weights = c.weights_bytes(dtype)
+    return MemoryEstimate(
+        model_type=c.model_type, dtype=dtype, context_tokens=context_tokens, batch=batch,
+        total_params=c.total_params, active_params=c.active_params, weights_bytes=weights,
+        kv_cache_bytes=kv, kv_bytes_per_token=per_tok, activation_bytes=act, prefill_activation_bytes=prefill,
+        decode_activation_bytes=decode, vision_activation_bytes=vis_act, overhead_bytes=overhead,
+        peak_bytes=weights + kv + act + overhead, visual_tokens=vis, sequence_tokens=seq, device=device,
+        attn_implementation=attn_implementation,
+    )
+
+
+def model_census(config: Any, dtype: str = "bfloat16") -> dict[str, Any]:
+    """Census as a plain dict: params and bytes by component, total and active.
+
+    Example:
+        >>> model_census("tiny")["class"]
+        'Qwen3VLMoeForConditionalGeneration'
+    """
+    c = census(config)
+    return {"class": c.class_name, "model_type": c.model_type, "tensors": c.n_tensors,
+            "total_params": c.total_params, "active_params": c.active_params, "params": dict(c.components),
+            "bytes": c.bytes_by_component(dtype), "weights_bytes": c.weights_bytes(dtype),
+            "active_bytes": c.active_bytes(dtype)}
+
+
+def _table(est: MemoryEstimate, placement: dict[str, Any] | None) -> str:
+    g = est.gib()
+    lines = [f"{est.model_type}  dtype={est.dtype}  context={est.context_tokens}  batch={est.batch}  "
+             f"sequence={est.sequence_tokens} tokens (visual {est.visual_tokens})",
+             f"  parameters      {est.total_params / 1e9:10.3f} B   active/token {est.active_params / 1e9:.3f} B"]
+    for k in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes", "peak_bytes"):
+        lines.append(f"  {k[:-6]:<15} {g[k]:10.3f} GiB")
+    if placement:
+        lines.append(f"  placement on {placement['hardware']}: " + ", ".join(
+            f"{d} {v / GIB:.2f} GiB" for d, v in placement["bytes_by_device"].items()) +
+            f"; per-token transfer {placement['transfer_bytes_per_token'] / GIB:.2f} GiB; fits={placement['fits']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.memory", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="config file, checkpoint folder, known Hub id, or tiny")
+    p.add_argument("--dtype", default="bfloat16", help="bfloat16, float16, float32, fp8, int8, int4")
+    p.add_argument("--context", type=int, default=4096, help="text tokens per sequence (prompt + answer)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--image", action="append", default=[], metavar="WxH", help="an image per sequence (repeatable)")
+    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--min-pixels", type=int, default=None)
+    p.add_argument("--gpus", default=None, help="hardware, e.g. 2xA100-80GB (data/hardware.json)")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager", "flash_attention_2"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exit_:
+        return 2 if exit_.code else 0
+    try:
+        sizes = [parse_size(s) for s in args.image]
+        for name in ("max_pixels", "min_pixels"):
+            v = getattr(args, name)
+            if v is not None and not 1 <= v <= 10**9:
+                raise WorkbookError(f"--{name.replace('_', '-')} {v}: give a pixel count between 1 and 1,000,000,000")
+        est = estimate_peak_memory(args.model, args.dtype, args.context, args.batch, sizes, args.max_pixels,
+                                   args.min_pixels, args.device, args.attn)
+        placement = None
+        if args.gpus:
+            from helpers.placement import plan_placement
+
+            placement = plan_placement(args.model, args.gpus, est).summary()
+    except WorkbookError as err:
+        return cli_exit(err)
+    if args.json:
+        out = est.as_dict()
+        if placement:
+            out["placement"] = placement
+        print(json.dumps(out))
+    else:
+        print(_table(est, placement))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,143 @@
+"""Where each layer goes on given hardware, planned by accelerate itself on the meta model.
+
+`plan_placement` builds the real model on the meta device, keeps room on every GPU for the KV cache,
+activations and runtime overhead of the job (from `estimate_peak_memory`), asks accelerate's
+`get_balanced_memory` + `infer_auto_device_map` (with the model's `_no_split_modules`, as
+`from_pretrained(device_map="auto")` does), and totals the bytes per device.
+
+Transfer per token: accelerate's offload hooks move a whole offloaded module to the GPU for every
+forward pass, so every byte on "cpu" crosses PCIe and every byte on "disk" is read, once per decoded
+token. A fused MoE expert tensor moves entirely even though a token uses only top-k of its experts;
+`transfer_active_bytes_per_token` gives the lower bound a top-k-aware offloader could reach.
+
+Example:
+    >>> plan = plan_placement("data/configs/Qwen3-VL-30B-A3B-Instruct.json", "1xA100-80GB")
+    >>> sorted(plan.bytes_by_device)[:1], plan.fits
+    (['cpu'], False)
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from helpers.census import QUANTISED, canonical_dtype, component_of, load_config_dict, meta_model
+from helpers.hardware import Hardware, parse_gpus
+
+GIB = 2**30
+
+
+@dataclass
+class Placement:
+    """accelerate's device map for the job and what it implies."""
+
+    hardware: str
+    dtype: str
+    device_map: dict[str, Any]
+    bytes_by_device: dict[str, int]
+    reserve_per_gpu_bytes: int
+    transfer_bytes_per_token: int
+    transfer_active_bytes_per_token: int
+    seconds_per_token_transfer: float
+    fits: bool
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary (no per-module map)."""
+        return {
+            "hardware": self.hardware, "dtype": self.dtype, "bytes_by_device": self.bytes_by_device,
+            "gpu_bytes": sum(v for k, v in self.bytes_by_device.items() if k not in ("cpu", "disk")),
+            "cpu_bytes": self.bytes_by_device.get("cpu", 0), "disk_bytes": self.bytes_by_device.get("disk", 0),
+            "reserve_per_gpu_bytes": self.reserve_per_gpu_bytes,
+            "transfer_bytes_per_token": self.transfer_bytes_per_token,
+            "transfer_active_bytes_per_token": self.transfer_active_bytes_per_token,
+            "seconds_per_token_transfer": round(self.seconds_per_token_transfer, 4),
+            "fits": self.fits, "modules_placed": len(self.device_map), "notes": self.notes,
+        }
+
+
+@contextmanager
+def _quiet():
+    loggers = [logging.getLogger(n) for n in ("accelerate", "accelerate.utils.modeling")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lvl in zip(loggers, levels, strict=True):
+            lg.setLevel(lvl)
+
+
+def _accelerate_dtypes(model: Any, dtype: str) -> tuple[Any, dict[str, Any]]:
+    """(dtype, special_dtypes) for accelerate: quantised parts at their width, the rest bf16."""
+    import torch
+    from accelerate.utils.dataclasses import CustomDtype
+
+    plain = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+    if dtype in plain:
+        return plain[dtype], {}
+    width = {"fp8": CustomDtype.FP8, "int8": torch.int8, "int4": CustomDtype.INT4}[dtype]
+    special = {n: torch.bfloat16 for n, p in model.named_parameters()
+               if component_of(n) not in QUANTISED or p.dim() < 2}
+    return width, special
+
+
+def plan_placement(model: Any, gpus: str | Hardware, estimate: Any = None, dtype: str | None = None) -> Placement:
+    """Plan with accelerate for `gpus` (e.g. "2xA100-80GB"), reserving the job's KV + activations per GPU.
+
+    Example:
+        >>> plan_placement("tiny", "1xT4-16GB").bytes_by_device.keys() == {"0"}
+        True
+    """
+    from accelerate.utils import compute_module_sizes, get_balanced_memory, infer_auto_device_map
+
+    hw = parse_gpus(gpus) if isinstance(gpus, str) else gpus
+    cfg = load_config_dict(model)
+    if estimate is None:
+        from helpers.memory import estimate_peak_memory
+
+        estimate = estimate_peak_memory(cfg, dtype or "bfloat16")
+    dtype = canonical_dtype(dtype or estimate.dtype)
+    meta = meta_model(cfg)
+    acc_dtype, special = _accelerate_dtypes(meta, dtype)
+    slack = estimate.overhead_bytes - (1 * GIB if estimate.device == "cuda" else estimate.overhead_bytes)
+    reserve = int(estimate.kv_cache_bytes / hw.count + estimate.activation_bytes + max(slack, 0))
+    budget = hw.max_memory(reserve_bytes=reserve)
+    no_split = list(meta._no_split_modules or [])
+    with _quiet():  # "Device 0 is not available" (no GPU here) and the tie_weights hint are noise for a plan
+        if hw.count > 1:
+            budget = get_balanced_memory(meta, max_memory=budget, no_split_module_classes=no_split,
+                                         dtype=acc_dtype, special_dtypes=special or None)
+        device_map = infer_auto_device_map(meta, max_memory=budget, no_split_module_classes=no_split,
+                                           dtype=acc_dtype, special_dtypes=special or None)
+    sizes = compute_module_sizes(meta, dtype=acc_dtype, special_dtypes=special or None)
+    by_device: dict[str, int] = {}
+    experts_off = 0
+    for name, dev in device_map.items():
+        key = str(dev)
+        by_device[key] = by_device.get(key, 0) + int(sizes[name])
+        if key in ("cpu", "disk"):
+            experts_off += sum(int(v) for n, v in sizes.items()
+                               if n.endswith("mlp.experts") and (n.startswith(name + ".") or n == name or not name))
+    off = by_device.get("cpu", 0) + by_device.get("disk", 0)
+    t = cfg["text_config"]
+    share = t.get("num_experts_per_tok", 1) / t["num_experts"] if t.get("num_experts") else 1.0
+    active_off = int(off - experts_off * (1 - share))
+    gbps = hw.pcie_gbps * 1e9
+    seconds = by_device.get("cpu", 0) / gbps + by_device.get("disk", 0) / 2e9  # disk: ~2 GB/s NVMe, an assumption
+    fits = off == 0
+    notes = []
+    if dtype in ("fp8", "int8", "int4"):
+        notes.append("quantisation scales are not in accelerate's sizes (a few % of the quantised bytes)")
+    if by_device.get("disk"):
+        notes.append("part of the model lands on disk: from_pretrained needs offload_folder= for the MoE")
+    if not fits:
+        notes.append(f"offloaded weights cross PCIe every token: {off / GIB:.1f} GiB/token")
+    return Placement(hw.name, dtype, {k: str(v) for k, v in device_map.items()}, by_device, reserve, off,
+                     active_off, seconds, fits, notes)

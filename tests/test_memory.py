@@ -1,0 +1,114 @@
+"""Census, KV cache, estimate and CLI of helpers.memory, checked against independent counts."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from helpers.census import census, count_from_config, load_config_dict
+from helpers.errors import WorkbookError
+from helpers.fixtures import build_fixture
+from helpers.memory import estimate_peak_memory, kv_bytes_per_token, main
+from helpers.paths import CONFIGS_DIR, ROOT
+from helpers.vision_tokens import visual_tokens
+
+CONFIGS = sorted(CONFIGS_DIR.glob("Qwen3-VL-*B-Instruct.json"))
+THIRTY = CONFIGS_DIR / "Qwen3-VL-30B-A3B-Instruct.json"
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "235B" not in p.name] + ["tiny", "tiny-dense"], ids=str)
+def test_census_equals_config_arithmetic(path):
+    cfg = load_config_dict(path)
+    c = census(cfg)
+    assert c.total_params == count_from_config(cfg)
+    assert c.weights_bytes("bfloat16") == 2 * c.total_params
+    assert c.weights_bytes("float32") == 4 * c.total_params
+
+
+def test_thirty_b_tensor_count_and_active():
+    c = census(THIRTY)
+    assert c.n_tensors == 882
+    t = load_config_dict(THIRTY)["text_config"]
+    per_layer_experts = t["num_experts"] * 3 * t["hidden_size"] * t["moe_intermediate_size"]
+    assert c.components["experts"] == t["num_hidden_layers"] * per_layer_experts
+    assert c.active_params == c.total_params - c.components["vision"] - c.components["experts"] * (1 - 8 / 128)
+    assert c.components["lm_head"] == c.components["embed_tokens"]  # not tied in the 30B
+
+
+def test_quantised_sizes_keep_high_precision_parts():
+    c = census(THIRTY)
+    by = c.bytes_by_component("int4")
+    assert by["vision"] == 2 * c.components["vision"] and by["lm_head"] == 2 * c.components["lm_head"]
+    assert by["experts"] == c.components["experts"] // 2
+    assert 0 < by["scales"] < 0.05 * by["experts"]
+    assert c.weights_bytes("bfloat16") > c.weights_bytes("fp8") > c.weights_bytes("int4")
+
+
+def _safetensors_bytes(folder):
+    total = 0
+    for f in folder.glob("*.safetensors"):
+        with open(f, "rb") as fh:
+            n = struct.unpack("<Q", fh.read(8))[0]
+            header = json.loads(fh.read(n))
+        total += sum(v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__")
+    return total
+
+
+def test_weights_bytes_equal_saved_checkpoint():
+    folder = build_fixture("tiny-moe")
+    assert census("tiny").weights_bytes("bfloat16") == _safetensors_bytes(folder)
+
+
+def test_kv_cache_formula():
+    assert kv_bytes_per_token(THIRTY) == 2 * 48 * 4 * 128 * 2
+    est = estimate_peak_memory(THIRTY, context_tokens=1000, images=[(2480, 3508)], batch=2)
+    assert est.sequence_tokens == 1000 + visual_tokens(2480, 3508)
+    assert est.kv_cache_bytes == 2 * est.sequence_tokens * kv_bytes_per_token(THIRTY)
+    assert est.peak_bytes == est.weights_bytes + est.kv_cache_bytes + est.activation_bytes + est.overhead_bytes
+
+
+def test_estimate_grows_with_context_and_resolution():
+    small = estimate_peak_memory(THIRTY, context_tokens=1024)
+    big = estimate_peak_memory(THIRTY, context_tokens=65536)
+    assert big.kv_cache_bytes == 64 * small.kv_cache_bytes and big.activation_bytes > small.activation_bytes
+    capped = estimate_peak_memory(THIRTY, images=[(2480, 3508)], max_pixels=1 << 20)
+    uncapped = estimate_peak_memory(THIRTY, images=[(2480, 3508)])
+    assert uncapped.vision_activation_bytes > capped.vision_activation_bytes
+    eager = estimate_peak_memory(THIRTY, context_tokens=8192, attn_implementation="eager")
+    assert eager.activation_bytes > estimate_peak_memory(THIRTY, context_tokens=8192).activation_bytes
+
+
+def test_cli_json_keys():
+    out = subprocess.run(
+        [sys.executable, "-m", "helpers.memory", "--model", str(THIRTY), "--dtype", "bfloat16", "--context", "32768",
+         "--batch", "1", "--image", "2480x3508", "--image", "640x480", "--max-pixels", str(1 << 22),
+         "--gpus", "2xA100-80GB", "--json"], capture_output=True, text=True, cwd=ROOT, check=True)
+    d = json.loads(out.stdout)
+    for key in ("total_params", "active_params", "weights_bytes", "kv_cache_bytes", "visual_tokens",
+                "activation_bytes", "peak_bytes", "placement"):
+        assert key in d
+    assert d["total_params"] == count_from_config(load_config_dict(THIRTY))
+    assert d["visual_tokens"] == [visual_tokens(2480, 3508, max_pixels=1 << 22), visual_tokens(640, 480)]
+    assert d["placement"]["gpu_bytes"] >= d["weights_bytes"] and d["placement"]["fits"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--model", "nope.json"], ["--model", str(THIRTY), "--image", "2480"], ["--model", str(THIRTY), "--context", "-1"],
+    ["--model", str(THIRTY), "--batch", "0"], ["--model", str(THIRTY), "--dtype", "int3"],
+    ["--model", str(THIRTY), "--context", "99999999999"], ["--model", str(THIRTY), "--gpus", "3xZ80"],
+    ["--model", str(THIRTY), "--max-pixels", "-4"], ["--model", str(CONFIGS_DIR / "preprocessor_config.json")],
+])
+def test_cli_bad_input_exits_2_with_one_line(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+
+
+def test_unknown_model_type(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(WorkbookError, match="not a Qwen3-VL type"):
+        load_config_dict(tmp_path)
