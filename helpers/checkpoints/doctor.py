@@ -1,0 +1,401 @@
+"""`diagnose(path)`: read a checkpoint folder's headers, index and config — never its tensors' values,
+never any pickle beyond `torch.load(weights_only=True)` — and say what is wrong.
+
+Example:
+    >>> from helpers.fixtures import build_fixture
+    >>> diagnose(build_fixture("tiny-moe")).healthy
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers.errors import WorkbookError
+
+from . import config_checks as cc
+from . import keys as K
+from .report import Report
+from .safetensors_io import DTYPE_BYTES, SafetensorsError, TensorInfo, read_header
+
+INDEX = "model.safetensors.index.json"
+TRAINING_LAYOUTS = [
+    # (finding code / kind, test on file names, what it is, the right tool)
+    ("deepspeed", lambda n: any(x.startswith(("zero_pp_rank_", "bf16_zero_pp_rank_")) or x == "zero_to_fp32.py"
+                               or x.endswith("_optim_states.pt") for x in n),
+     "a DeepSpeed ZeRO training checkpoint (partitioned zero_pp_rank_* shards)",
+     "consolidate it with DeepSpeed's zero_to_fp32.py (`python zero_to_fp32.py CKPT OUT --safe_serialization`), "
+     "then save_pretrained"),
+    ("dcp", lambda n: any(x.endswith(".distcp") for x in n) or any(x.startswith("pytorch_model_fsdp_") for x in n),
+     "an FSDP / torch.distributed.checkpoint (DCP) sharded checkpoint",
+     "merge it with `accelerate merge-weights CKPT OUT` or torch.distributed.checkpoint.format_utils."
+     "dcp_to_torch_save, then save_pretrained"),
+    ("megatron", lambda n: any(x.startswith("mp_rank_") for x in n),
+     "a Megatron-LM tensor/pipeline-parallel checkpoint (mp_rank_*)",
+     "convert it with Megatron's checkpoint converter to Hugging Face format"),
+]  # fmt: skip
+PROCESSOR_PARTS = {
+    "tokenizer": (["tokenizer.json"], ["vocab.json", "merges.txt"]),
+    "tokenizer config": (["tokenizer_config.json"],),
+    "image processor": (["preprocessor_config.json"], ["processor_config.json"]),
+    "chat template": (["chat_template.jinja"], ["chat_template.json"]),
+}
+PROCESSOR_FILES = sorted({f for alts in PROCESSOR_PARTS.values() for alt in alts for f in alt})
+
+
+class CheckpointInputError(WorkbookError, ValueError):
+    """The path is not something the doctor can examine (missing, not a folder)."""
+
+
+@dataclass
+class Inventory:
+    """What the folder holds: each stored tensor (first copy), the pickled state dicts, the config."""
+
+    folder: Path
+    tensors: dict[str, TensorInfo] = field(default_factory=dict)
+    pickled: dict[str, Any] = field(default_factory=dict)  # name -> tensor (memory-mapped)
+    config: dict[str, Any] | None = None
+    renames: dict[str, str] = field(default_factory=dict)  # source name -> normalized name
+    largest_file: int = 0
+
+    def spec(self, name: str) -> tuple[str, tuple[int, ...]]:
+        """(safetensors dtype, shape) of a stored tensor."""
+        if name in self.tensors:
+            return self.tensors[name].dtype, self.tensors[name].shape
+        from .safetensors_io import st_dtype
+
+        t = self.pickled[name]
+        return st_dtype(t.dtype), tuple(t.shape)
+
+
+def _plain(name: object) -> bool:
+    return isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..") and "\\" not in name
+
+
+def _training_layout(folder: Path, names: set[str], report: Report) -> bool:
+    if (folder / "adapter_config.json").exists() and not (folder / "config.json").exists():
+        report.kind = "adapter"
+        report.add("adapter-only", "error", "adapter_config.json and adapter weights, no model config: a PEFT adapter",
+                   "merge it into its base model: PeftModel.from_pretrained(base, folder).merge_and_unload(), "
+                   "then save_pretrained")  # fmt: skip
+        return True
+    for code, test, what, tool in TRAINING_LAYOUTS:
+        if test(names):
+            report.kind = code
+            report.add(f"{code}-checkpoint", "error", f"this is {what}, not a Transformers folder", tool)
+            return True
+    return False
+
+
+def _read_safetensors(folder: Path, inv: Inventory, report: Report) -> None:
+    files = sorted(p for p in folder.glob("*.safetensors") if p.is_file() and not p.is_symlink())
+    headers = {}
+    for p in files:
+        inv.largest_file = max(inv.largest_file, p.stat().st_size)
+        try:
+            headers[p.name] = read_header(p)
+        except SafetensorsError as err:
+            if err.code == "data-not-covered":
+                headers[p.name] = read_header(p, strict=False)
+                report.add("data-not-covered", "error", str(err), "rewrite the file (every tensor is intact)", True)
+            else:
+                fix = ("download the file again (git lfs pull / huggingface-cli download); its bytes are gone"
+                       if err.code in ("lfs-pointer", "truncated", "header-beyond-file", "file-too-small")
+                       else "download the file again: its header is damaged")  # fmt: skip
+                report.add(f"file-{err.code}", "error", str(err), fix)
+        except OSError as err:
+            report.add("file-unreadable", "error", f"{p.name}: {err}", "check permissions / download again")
+    for name, h in headers.items():
+        if not h.metadata or h.metadata.get("format") != "pt":
+            report.add("missing-format-metadata", "warning",
+                       f"{name}: __metadata__ {h.metadata!r} lacks format='pt' (older loaders and other tools refuse it)",
+                       "rewrite with metadata {'format': 'pt'}", True)  # fmt: skip
+    index_path = folder / INDEX
+    order = list(headers)
+    if index_path.exists():
+        order = _check_index(index_path, headers, report)
+    seen: dict[str, str] = {}
+    dups = []
+    for fname in order:
+        for tname, info in headers[fname].tensors.items():
+            if tname in seen:
+                dups.append(f"{tname} in {seen[tname]} and {fname}")
+                continue
+            seen[tname] = fname
+            inv.tensors[tname] = info
+    if dups:
+        report.add("duplicate-tensor", "warning", f"{len(dups)} tensor(s) stored twice, e.g. {dups[0]}",
+                   "keep one copy (the one the index names)", True)  # fmt: skip
+
+
+def _check_index(index_path: Path, headers: dict, report: Report) -> list[str]:
+    """Index checks; returns shard names in the order to trust them (index-named first)."""
+    try:
+        index = json.loads(index_path.read_text())
+        wmap = index["weight_map"]
+        assert isinstance(wmap, dict) and all(isinstance(v, str) for v in wmap.values())
+    except Exception as err:  # noqa: BLE001 - any malformed index is one finding
+        report.add("index-corrupt", "error", f"{INDEX} is unreadable ({type(err).__name__})",
+                   "rebuild the index from the shards' headers", True)  # fmt: skip
+        return list(headers)
+    unsafe = sorted({v for v in wmap.values() if not _plain(v)})
+    if unsafe:
+        report.add("index-unsafe-path", "error", f"weight_map points outside the folder: {unsafe[:2]} (never followed)",
+                   "rebuild the index from the shards inside the folder", True)  # fmt: skip
+    named = {v for v in wmap.values() if _plain(v)}
+    all_present = {t for h in headers.values() for t in h.tensors}
+    for shard in sorted(named - set(headers)):
+        lost = [t for t, f in wmap.items() if f == shard and t not in all_present]
+        report.add("index-missing-shard", "error", f"the index names {shard}, which is missing or unreadable"
+                   + (f" ({len(lost)} tensors exist nowhere else)" if lost else ""),
+                   "download the shard again" if lost else "rebuild the index", not lost)  # fmt: skip
+    orphans = sorted(set(headers) - named)
+    if orphans:
+        unlisted = [t for f in orphans for t in headers[f].tensors if t not in wmap]
+        report.add("index-orphan-shard", "error" if unlisted else "warning",
+                   f"{orphans} not in the index" + (f"; {len(unlisted)} of their tensors would never load" if unlisted
+                                                    else ""), "rebuild the index from the shards", True)  # fmt: skip
+    wrong = [t for t, f in wmap.items() if f in headers and t not in headers[f].tensors]
+    if wrong:
+        report.add("index-shard-mismatch", "error", f"{len(wrong)} index entries name a shard that lacks them, e.g. "
+                   f"{wrong[0]}", "rebuild the index from the shards", all(t in all_present for t in wrong))  # fmt: skip
+    total = sum(headers[f].tensors[t].nbytes for t, f in wmap.items() if f in headers and t in headers[f].tensors)
+    stated = (index.get("metadata") or {}).get("total_size") if isinstance(index.get("metadata"), dict) else None
+    if stated is not None and stated != total:
+        report.add("index-total-size", "warning", f"total_size {stated} but the indexed tensors hold {total} bytes",
+                   "rebuild the index", True)  # fmt: skip
+    return [f for f in headers if f in named] + orphans
+
+
+def _read_pickles(folder: Path, inv: Inventory, report: Report) -> None:
+    import pickle
+
+    import torch
+
+    for p in sorted(folder.glob("pytorch_model*.bin")):
+        inv.largest_file = max(inv.largest_file, p.stat().st_size)
+        try:
+            try:
+                sd = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as err:
+                if "mmap" not in str(err):
+                    raise
+                sd = torch.load(p, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, Exception) as err:  # noqa: BLE001
+            why = str(err).splitlines()[0][:160]
+            report.add("pickle-unsafe", "error", f"{p.name} does not load with weights_only=True: {why}",
+                       "refused: it needs full unpickling, which can run arbitrary code. Only if you trust its "
+                       "origin, load it in a sandbox and save_pretrained(...) to safetensors")  # fmt: skip
+            continue
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            report.add("pickle-not-state-dict", "error", f"{p.name} holds {type(sd).__name__}, not a flat state dict",
+                       "extract the model's state dict (e.g. ckpt['model']) and save it with save_pretrained")
+            continue
+        for k, v in sd.items():
+            inv.pickled.setdefault(k, v)
+        report.add("pickle-bin", "warning", f"{p.name}: pickle format ({len(sd)} tensors), loadable only via "
+                   "torch.load(weights_only=True)", "convert to safetensors", True)  # fmt: skip
+
+
+def inventory(path: str | Path, report: Report | None = None) -> tuple[Inventory, Report]:
+    """Read what a folder holds (headers only) and fill a report with the file-level findings."""
+    folder = Path(path)
+    if not folder.exists():
+        raise CheckpointInputError(f"{folder} does not exist: pass a checkpoint folder")
+    if not folder.is_dir():
+        raise CheckpointInputError(f"{folder} is a file: pass the folder that holds config.json and the weights")
+    report = report or Report(path=str(folder))
+    inv = Inventory(folder)
+    names = {p.name for p in folder.iterdir()}
+    if _training_layout(folder, names, report):
+        return inv, report
+    cfg_path = folder / "config.json"
+    if not cfg_path.exists():
+        report.add("config-missing", "error", "no config.json", "copy config.json from the base model")
+    else:
+        try:
+            inv.config = json.loads(cfg_path.read_text())
+            assert isinstance(inv.config, dict)
+        except Exception:  # noqa: BLE001
+            inv.config = None
+            report.add("config-corrupt", "error", "config.json is not a JSON object", "restore config.json")
+    _read_safetensors(folder, inv, report)
+    if not inv.tensors:
+        _read_pickles(folder, inv, report)
+        report.kind = "pickle" if inv.pickled else report.kind
+    if not inv.tensors and not inv.pickled and not any(f.code.startswith(("file-", "pickle")) for f in report.findings):
+        report.kind = "empty"
+        report.add("no-weights", "error", "no *.safetensors or pytorch_model*.bin weights", "download the weights")
+    report.tensors = len(inv.tensors) + len(inv.pickled)
+    report.weight_bytes = sum(t.nbytes for t in inv.tensors.values())
+    return inv, report
+
+
+def analyse_names(inv: Inventory, report: Report) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Normalize names, find expert layouts; returns the tensors as the model would see them after repair."""
+    names = list(inv.tensors) + [n for n in inv.pickled if n not in inv.tensors]
+    lora = [n for n in names if K.is_lora(n)]
+    if lora:
+        report.add("adapter-not-merged", "error", f"{len(lora)} LoRA tensors, e.g. {lora[0]}",
+                   "merge the adapter first: PeftModel.from_pretrained(base, …).merge_and_unload()")  # fmt: skip
+    applied: Counter[str] = Counter()
+    virtual: dict[str, tuple[str, tuple[int, ...]]] = {}
+    clash = []
+    for n in names:
+        new, codes = K.normalize_name(n)
+        applied.update(set(codes))
+        inv.renames[n] = new
+        if new in virtual:
+            clash.append(new)
+        virtual[new] = inv.spec(n)
+    for code, count in applied.items():
+        if code == "legacy-layout":
+            report.add(code, "error", f"{count}/{len(names)} keys use the legacy layout (model.layers.* / visual.*); "
+                       "Transformers 5.23 leaves those weights RANDOM", "rename to model.language_model.* / "
+                       "model.visual.*", True)  # fmt: skip
+        else:
+            prefix = {"prefix-orig-mod": "_orig_mod.", "prefix-module": "module.", "prefix-peft": "base_model.model.",
+                      "prefix-fsdp": "_fsdp_wrapped_module."}[code]  # fmt: skip
+            report.add(code, "error", f"{count}/{len(names)} keys carry {prefix!r} (added by {K.PREFIX_TOOLS[code]}); "
+                       "they load as RANDOM weights", "strip it; at load time key_mapping={r'^" + prefix.replace(".", "\\.") + "': ''} does the same", True)  # fmt: skip
+    if clash:
+        report.add("duplicate-tensor", "error", f"{len(clash)} names collide after normalization, e.g. {clash[0]}",
+                   "keep one copy by hand")  # fmt: skip
+    groups = K.expert_groups(list(virtual))
+    for group, projs in groups.items():
+        idx = [set(projs.get(p, {})) for p in ("gate_proj", "up_proj", "down_proj")]
+        n_exp = max((max(s) + 1 for s in idx if s), default=0)
+        complete = all(s == set(range(n_exp)) for s in idx)
+        gate = virtual[projs["gate_proj"][0]] if complete else None
+        down = virtual[projs["down_proj"][0]] if complete else None
+        for p in projs.values():
+            for src in p.values():
+                virtual.pop(src)
+        if complete:
+            (i, h), dt = gate[1], gate[0]
+            gu, dn = K.fused_names(group)
+            virtual[gu] = (dt, (n_exp, 2 * i, h))
+            virtual[dn] = (down[0], (n_exp, *down[1]))
+    if groups:
+        report.add("experts-per-expert", "error", f"{len(groups)} MoE layers store per-expert tensors "
+                   "(experts.N.gate_proj/up_proj/down_proj.weight); Transformers 5.23 does not convert them: RANDOM experts",
+                   "fuse into experts.gate_up_proj [E, 2I, H] and experts.down_proj [E, H, I]", True)  # fmt: skip
+    return virtual
+
+
+def _check_shapes(cfg: dict, virtual: dict, report: Report) -> None:
+    text = cc.text_config(cfg)
+    emb = virtual.get("model.language_model.embed_tokens.weight")
+    if emb and text.get("vocab_size") != emb[1][0]:
+        lm = virtual.get("lm_head.weight")
+        report.add("vocab-size-mismatch", "error", f"vocab_size {text.get('vocab_size')} but the embedding has "
+                   f"{emb[1][0]} rows (load fails: size mismatch)", f"set vocab_size to {emb[1][0]}",
+                   lm is None or lm[1][0] == emb[1][0])  # fmt: skip
+        cfg = json.loads(json.dumps(cfg))
+        cc.text_config(cfg)["vocab_size"] = emb[1][0]
+    try:
+        expected, tied = cc.expected_shapes(cfg)
+    except Exception as err:  # noqa: BLE001 - a config Transformers cannot build is one finding
+        report.add("config-invalid", "error", f"Transformers cannot build this config: {str(err)[:160]}",
+                   "restore config.json from the base model")  # fmt: skip
+        return
+    missing = sorted(set(expected) - set(virtual))
+    if "lm_head.weight" in missing and tied:
+        missing.remove("lm_head.weight")
+    if "lm_head.weight" in missing:
+        missing.remove("lm_head.weight")
+        report.add("lm-head-missing", "error", "lm_head.weight is absent and the config does not tie it to the "
+                   "embeddings: it loads RANDOM", "copy lm_head.weight from the original checkpoint (tie the "
+                   "embeddings only if the model was trained tied)")  # fmt: skip
+    extra = sorted(set(virtual) - set(expected))
+    if "lm_head.weight" in extra and tied:
+        extra.remove("lm_head.weight")
+        report.add("lm-head-extra", "info", "lm_head.weight is stored but the config ties it to the embeddings "
+                   "(it is ignored)", "set tie_word_embeddings=false if lm_head differs from the embeddings")
+    if missing:
+        report.add("missing-tensors", "error", f"{len(missing)} parameters absent (they load RANDOM), e.g. {missing[0]}",
+                   "get the complete checkpoint")  # fmt: skip
+    if extra:
+        report.add("unexpected-tensors", "error", f"{len(extra)} tensors the architecture does not have, e.g. "
+                   f"{extra[0]}", "check model_type/config against the weights")  # fmt: skip
+    bad, release = [], 0
+    for name, (_, shape) in virtual.items():
+        want = expected.get(name)
+        if want is None or tuple(want) == shape:
+            if want is not None and K.FUSED.match(name) and want[1] == want[2]:
+                release = -1
+            continue
+        if K.FUSED.match(name) and len(shape) == 3 and (shape[0], shape[2], shape[1]) == tuple(want):
+            release += release >= 0
+            continue
+        bad.append(f"{name}: stored {list(shape)}, architecture {list(want)}")
+    if release > 0:
+        report.add("experts-release-layout", "info", f"{release} fused expert tensors use the release layout "
+                   "[E, H, 2I] / [E, I, H]; Transformers transposes them on load (shapes differ, so it can tell)",
+                   "nothing to do")  # fmt: skip
+    if release < 0:
+        report.add("experts-ambiguous-square", "warning", "expert matrices are square (2I == H or I == H): neither "
+                   "Transformers nor the doctor can tell the release layout from the in-memory one by shape; a "
+                   "release-layout file loads TRANSPOSED, silently", "compare logits with a trusted reference, or "
+                   "repair with expert_layout='release' / 'memory' as you know it", True)  # fmt: skip
+    if bad:
+        report.add("shape-mismatch", "error", f"{len(bad)} tensors do not fit the architecture, e.g. {bad[0]}",
+                   "the config and the weights disagree: get the matching config or weights")  # fmt: skip
+
+
+def _check_dtype(cfg: dict, virtual: dict, report: Report) -> None:
+    want = cc.config_dtype(cfg)
+    floats = Counter()
+    for dt, shape in virtual.values():
+        if dt in ("F32", "F16", "BF16"):
+            floats[dt] += math.prod(shape) * DTYPE_BYTES[dt]
+    if want and floats and floats.most_common(1)[0][0] != want:
+        have = floats.most_common(1)[0][0]
+        report.add("dtype-drift", "warning", f"config says {want} but {floats[have] / sum(floats.values()):.0%} of the "
+                   f"weight bytes are {have}", f"cast the float tensors to {want}", True)  # fmt: skip
+
+
+def _check_processor(folder: Path, report: Report) -> None:
+    present = {p.name for p in folder.iterdir()}
+    missing = [part for part, alts in PROCESSOR_PARTS.items() if not any(set(a) <= present for a in alts)]
+    if "chat template" in missing:
+        for cfg_name in ("tokenizer_config.json", "processor_config.json"):
+            try:
+                if "chat_template" in json.loads((folder / cfg_name).read_text()):
+                    missing.remove("chat template")
+                    break
+            except Exception:  # noqa: BLE001
+                pass
+    if missing:
+        report.add("processor-files-missing", "warning", f"missing {', '.join(missing)}: AutoProcessor will fail",
+                   "copy them from the base model folder (repair --base BASE)", True)  # fmt: skip
+
+
+def diagnose(path: str | Path) -> Report:
+    """Examine a checkpoint folder; returns a Report (`.healthy`, `.findings`, `.table()`, `.to_json()`).
+
+    Raises CheckpointInputError only when the path is not a folder.
+
+    Example:
+        >>> r = diagnose(".cache/fixtures/tiny-moe")      # doctest: +SKIP
+        >>> r.healthy, r.codes
+        (True, [])
+    """
+    inv, report = inventory(path)
+    if report.kind in ("adapter", "deepspeed", "dcp", "megatron"):
+        return report
+    virtual = analyse_names(inv, report)
+    cfg = inv.config
+    if cfg is not None and virtual:
+        moe = any(".mlp.experts." in n for n in virtual)
+        dense = any(".mlp.gate_proj." in n and "language_model" in n for n in virtual)
+        if cc.check_config(cfg, moe, dense, report):
+            _check_shapes(cfg, virtual, report)
+            _check_dtype(cfg, virtual, report)
+    _check_processor(Path(path), report)
+    return report

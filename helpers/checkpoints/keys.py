@@ -1,0 +1,71 @@
+"""Tensor names: wrapper prefixes, the legacy Qwen-VL layout, and MoE expert layouts.
+
+`normalize_name` undoes what training wrappers add and maps the legacy layout to the one
+Transformers 5 builds; `expert_groups` finds per-expert tensors that must be fused.
+
+Example:
+    >>> normalize_name("_orig_mod.model.layers.0.mlp.gate.weight")
+    ('model.language_model.layers.0.mlp.gate.weight', ['prefix-orig-mod', 'legacy-layout'])
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+# (finding code, regex, replacement, who adds it). Leading prefixes are stripped repeatedly.
+PREFIXES = [
+    ("prefix-orig-mod", re.compile(r"^_orig_mod\."), "torch.compile (the compiled module's _orig_mod)"),
+    ("prefix-module", re.compile(r"^module\."), "DistributedDataParallel / DataParallel"),
+    ("prefix-peft", re.compile(r"^base_model\.model\."), "a PEFT-wrapped model saved whole"),
+    ("prefix-fsdp", re.compile(r"(^|\.)_fsdp_wrapped_module\."), "FSDP (wrapped modules)"),
+    ("prefix-fsdp", re.compile(r"(^|\.)_checkpoint_wrapped_module\."), "activation checkpointing wrapper"),
+]
+PREFIX_TOOLS = {code: who for code, _, who in PREFIXES}
+LEGACY = [
+    (re.compile(r"^model\.(layers|embed_tokens|norm)\."), r"model.language_model.\1."),
+    (re.compile(r"^visual\."), "model.visual."),
+]
+PER_EXPERT = re.compile(r"^(?P<group>.*\.mlp\.experts)\.(?P<idx>\d+)\.(?P<proj>gate_proj|up_proj|down_proj)\.weight$")
+FUSED = re.compile(r"^(?P<group>.*\.mlp\.experts)\.(?P<proj>gate_up_proj|down_proj)$")
+LORA = re.compile(r"\.lora_(A|B|embedding_A|embedding_B)\.|\.lora_magnitude_vector")
+
+
+def normalize_name(name: str) -> tuple[str, list[str]]:
+    """Strip wrapper prefixes and map the legacy layout; returns (new name, codes of what was applied)."""
+    applied: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for code, rx, _ in PREFIXES:
+            new = rx.sub(lambda m: m.group(1) if m.lastindex else "", name)
+            if new != name:
+                name, changed = new, True
+                if code not in applied:
+                    applied.append(code)
+    for rx, repl in LEGACY:
+        new = rx.sub(repl, name)
+        if new != name:
+            name = new
+            applied.append("legacy-layout")
+    return name, applied
+
+
+def expert_groups(names: list[str]) -> dict[str, dict[str, dict[int, str]]]:
+    """Per-expert tensors grouped: {"…mlp.experts": {"gate_proj": {0: source name, …}, …}}."""
+    groups: dict[str, dict[str, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
+    for name in names:
+        m = PER_EXPERT.match(name)
+        if m:
+            groups[m["group"]][m["proj"]][int(m["idx"])] = name
+    return {g: dict(p) for g, p in groups.items()}
+
+
+def fused_names(group: str) -> tuple[str, str]:
+    """The fused names Transformers 5 expects for one expert group."""
+    return f"{group}.gate_up_proj", f"{group}.down_proj"
+
+
+def is_lora(name: str) -> bool:
+    """True for LoRA adapter tensors (an adapter that was never merged)."""
+    return bool(LORA.search(name))

@@ -1,0 +1,253 @@
+"""`repair(src, dst)`: write a fixed, loadable copy of a checkpoint, tensor by tensor.
+
+Streams: at most one tensor (or one MoE layer's experts while fusing them) is in memory. Writes into
+a temporary folder beside dst, verifies it (the doctor finds nothing, `load_strict` reports no
+missing/unexpected/mismatched key, and — when a reference is given — logits equal the reference's),
+and only then renames it to dst. The source is only ever read.
+
+Example:
+    >>> result = repair("broken", "fixed", base=".cache/fixtures/tiny-moe")   # doctest: +SKIP
+    >>> result.verified
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers.errors import WorkbookError
+
+from . import config_checks as cc
+from . import keys as K
+from .doctor import INDEX, PROCESSOR_FILES, analyse_names, diagnose, inventory
+from .report import Report
+from .safetensors_io import ShardWriter, read_tensor
+
+SKIP_SUFFIXES = (".safetensors", ".bin", ".py", ".pt", ".pth")
+SKIP_NAMES = {INDEX, "pytorch_model.bin.index.json", "config.json"}
+TORCH_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}
+
+
+class RepairError(WorkbookError, RuntimeError):
+    """The checkpoint cannot be repaired (or the repaired copy failed verification); nothing was written."""
+
+
+@dataclass
+class RepairResult:
+    dst: Path
+    before: Report
+    after: Report
+    tensors: int
+    bytes_written: int
+    seconds: float
+    max_abs_diff: float | None = None
+    actions: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.after.healthy and (self.max_abs_diff in (None, 0.0))
+
+
+def _fix_config(cfg: dict[str, Any], report: Report, virtual: dict, actions: list[str]) -> dict[str, Any]:
+    cfg = json.loads(json.dumps(cfg))
+    if report.has("model-type-mismatch") or report.has("model-type-unknown") or report.has("architectures-mismatch"):
+        labels = cc.family_labels("moe" if any(".mlp.experts." in n for n in virtual) else "dense")
+        cfg["model_type"], cfg["architectures"] = labels["model_type"], labels["architectures"]
+        if isinstance(cfg.get("text_config"), dict):
+            cfg["text_config"]["model_type"] = labels["text_model_type"]
+        if isinstance(cfg.get("vision_config"), dict):
+            cfg["vision_config"]["model_type"] = labels["vision_model_type"]
+        actions.append(f"config: model_type -> {labels['model_type']}")
+    if "auto_map" in cfg:
+        cfg.pop("auto_map")
+        actions.append("config: dropped auto_map (remote code, never run)")
+    if "torch_dtype" in cfg:
+        value = cfg.pop("torch_dtype")
+        cfg.setdefault("dtype", value)
+        actions.append("config: torch_dtype -> dtype")
+    emb = virtual.get("model.language_model.embed_tokens.weight")
+    if report.has("vocab-size-mismatch") and emb:
+        cc.text_config(cfg)["vocab_size"] = emb[1][0]
+        actions.append(f"config: vocab_size -> {emb[1][0]}")
+    return cfg
+
+
+def _plan(inv, report: Report, expert_layout: str | None) -> list[tuple[str, Any]]:
+    """[(output name, producer() -> tensor)] in source order; per-expert groups fused in place."""
+    import torch
+
+    def load(name):
+        return read_tensor(inv.tensors[name]) if name in inv.tensors else inv.pickled[name]
+
+    want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") else None
+    cast = getattr(torch, TORCH_DTYPES[want]) if want else None
+
+    def finish(t):
+        return t.to(cast) if cast is not None and t.is_floating_point() else t
+
+    by_norm = {v: k for k, v in inv.renames.items()}
+    groups = K.expert_groups(list(by_norm))
+    member = {src: g for g, projs in groups.items() for p in projs.values() for src in p.values()}
+    plan, done = [], set()
+    for src, norm in inv.renames.items():
+        if norm in member:
+            group = member[norm]
+            if group in done:
+                continue
+            done.add(group)
+            projs = groups[group]
+            n = len(projs["gate_proj"])
+
+            def gate_up(projs=projs, n=n):
+                rows = [torch.cat([load(by_norm[projs["gate_proj"][e]]), load(by_norm[projs["up_proj"][e]])], 0)
+                        for e in range(n)]  # fmt: skip
+                return finish(torch.stack(rows))
+
+            def down(projs=projs, n=n):
+                return finish(torch.stack([load(by_norm[projs["down_proj"][e]]) for e in range(n)]))
+
+            gu, dn = K.fused_names(group)
+            plan += [(gu, gate_up), (dn, down)]
+            continue
+        transpose = expert_layout == "release" and K.FUSED.match(norm)
+
+        def produce(src=src, transpose=transpose):
+            t = load(src)
+            return finish(t.transpose(1, 2).contiguous() if transpose else t)
+
+        plan.append((norm, produce))
+    return plan
+
+
+def _specs(plan, inv, report) -> list[tuple[str, str, tuple[int, ...], int]]:
+    """Output (name, dtype, shape, nbytes) without reading data: from the analysed virtual tensors."""
+    from .safetensors_io import DTYPE_BYTES
+
+    virtual = analyse_names(inv, Report(path=str(inv.folder)))
+    want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") else None
+    out = []
+    for name, _ in plan:
+        dt, shape = virtual[name]
+        if want and dt in ("F32", "F16", "BF16"):
+            dt = want
+        if K.FUSED.match(name) and len(shape) == 3 and report.has("experts-ambiguous-square"):
+            shape = shape  # square: a transpose keeps the shape
+        n = DTYPE_BYTES[dt]
+        for s in shape:
+            n *= s
+        out.append((name, dt, tuple(shape), n))
+    return out
+
+
+def repair(
+    src: str | Path,
+    dst: str | Path,
+    base: str | Path | None = None,
+    reference: str | Path | None = None,
+    expert_layout: str | None = None,
+    max_shard_bytes: int | None = None,
+    progress: bool = True,
+    verify_load: bool = True,
+) -> RepairResult:
+    """Repair `src` into a new folder `dst` (which must not exist); see the module docstring.
+
+    base: a folder to copy missing processor/tokenizer/chat-template files from.
+    reference: a trusted checkpoint; the repaired logits must equal its logits exactly.
+    expert_layout: "release" or "memory", required only when the experts are square (ambiguous).
+    """
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    before = diagnose(src)
+    blocking = [f for f in before.findings if f.severity in ("error", "warning") and not f.repairable]
+    if blocking:
+        raise RepairError(f"cannot repair {src}: " + "; ".join(f"{f.code} ({f.fix})" for f in blocking))
+    if before.has("processor-files-missing") and base is None:
+        raise RepairError(f"{src} lacks processor/tokenizer files: pass --base BASE (a folder of the base model)")
+    if before.has("experts-ambiguous-square") and expert_layout not in ("release", "memory"):
+        raise RepairError("square experts are ambiguous: pass expert_layout='release' or 'memory' (--expert-layout)")
+    if dst.exists():
+        raise RepairError(f"{dst} already exists: choose a new folder (repair never overwrites)")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    inv, _ = inventory(src)
+    virtual = analyse_names(inv, Report(path=str(src)))
+    actions: list[str] = [f"fix {f.code}" for f in before.findings if f.severity != "info"]
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
+    try:
+        cfg = _fix_config(inv.config, before, virtual, actions)
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        for p in sorted(src.iterdir()):
+            if p.is_file() and not p.is_symlink() and p.name not in SKIP_NAMES and not p.name.endswith(SKIP_SUFFIXES):
+                shutil.copyfile(p, tmp / p.name)
+        if base is not None:
+            for name in PROCESSOR_FILES:
+                if (Path(base) / name).is_file() and not (tmp / name).exists():
+                    shutil.copyfile(Path(base) / name, tmp / name)
+                    actions.append(f"copied {name} from base")
+        plan = _plan(inv, before, expert_layout)
+        specs = _specs(plan, inv, before)
+        limit = max_shard_bytes or max(inv.largest_file, 1 << 20)
+        shards: list[list[int]] = [[]]
+        size = 0
+        for i, (_, _, _, n) in enumerate(specs):
+            if shards[-1] and size + n > limit:
+                shards.append([])
+                size = 0
+            shards[-1].append(i)
+            size += n
+        weight_map, written = {}, 0
+        bar = tqdm(total=len(plan), desc="repair: tensors", unit="tensor", disable=not progress)
+        for s, idxs in enumerate(shards):
+            fname = f"model-{s + 1:05d}-of-{len(shards):05d}.safetensors"
+            writer = ShardWriter(tmp / fname, [specs[i][:3] for i in idxs], {"format": "pt"})
+            try:
+                for i in idxs:
+                    writer.write(specs[i][0], plan[i][1]())
+                    weight_map[specs[i][0]] = fname
+                    written += specs[i][3]
+                    bar.update(1)
+            finally:
+                writer.close()
+        bar.close()
+        index = {"metadata": {"total_size": written}, "weight_map": dict(sorted(weight_map.items()))}
+        (tmp / INDEX).write_text(json.dumps(index, indent=2) + "\n")
+        after = diagnose(tmp)
+        after.path = str(dst)
+        if not after.healthy:
+            raise RepairError(f"the repaired copy still has problems: {after.codes}")
+        diff = _verify(tmp, reference) if verify_load else None
+        if diff not in (None, 0.0):
+            raise RepairError(f"repaired logits differ from the reference by {diff:.3g}: not repaired")
+        tmp.rename(dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RepairResult(dst, before, after, len(plan), written, time.perf_counter() - start, diff, actions)
+
+
+def _verify(folder: Path, reference: str | Path | None) -> float | None:
+    """Strict load of the repaired folder; logits vs the reference when given (max abs diff)."""
+    from helpers.errors import LoadingReportError
+    from helpers.loading import load_strict
+    from transformers.utils import logging
+
+    from .verify import max_abs_diff, model_logits, reference_logits
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        model, _ = load_strict(str(folder))
+    except LoadingReportError as err:
+        raise RepairError(f"the repaired copy does not load cleanly: {str(err).splitlines()[0]}") from None
+    finally:
+        logging.set_verbosity(verbosity)
+    if reference is None:
+        return None
+    return max_abs_diff(reference_logits(reference), model_logits(model))

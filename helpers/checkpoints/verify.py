@@ -1,0 +1,65 @@
+"""The proof a repair worked: logits of a fixed input (text only, and text + a small image).
+
+Example:
+    >>> a = reference_logits(".cache/fixtures/tiny-moe")            # doctest: +SKIP
+    >>> max_abs_diff(a, reference_logits("repaired"))                # doctest: +SKIP
+    0.0
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+PROMPT = "Describe the picture in one sentence."
+
+
+@functools.lru_cache(maxsize=1)
+def _inputs() -> dict[str, Any]:
+    import numpy as np
+    from PIL import Image
+
+    from helpers.fixtures import build_processor
+    from helpers.inference import prepare_inputs
+
+    processor = build_processor()
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    return {"text": prepare_inputs(processor, [], PROMPT), "image": prepare_inputs(processor, [image], PROMPT)}
+
+
+def model_logits(model: Any) -> dict[str, Any]:
+    """{"text": logits, "image": logits} of a loaded model on the fixed inputs (float32, CPU)."""
+    import torch
+
+    out = {}
+    with torch.no_grad():
+        for name, inputs in _inputs().items():
+            out[name] = model(**inputs).logits.float()
+    return out
+
+
+def reference_logits(source: str | Path, **from_pretrained_kwargs: Any) -> dict[str, Any]:
+    """Load `source` with plain from_pretrained (no strictness: to measure silent damage too) and
+    return its logits on the fixed inputs."""
+    from transformers import AutoModelForImageTextToText
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(str(source), dtype="auto", **from_pretrained_kwargs)
+    finally:
+        logging.set_verbosity(verbosity)
+    return model_logits(model.eval())
+
+
+def max_abs_diff(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Largest absolute logits difference over both inputs (inf when shapes differ)."""
+    worst = 0.0
+    for k in a:
+        if a[k].shape != b[k].shape:
+            return float("inf")
+        worst = max(worst, float((a[k] - b[k]).abs().max()))
+    return worst
