@@ -91,3 +91,88 @@ def load_model(choice: ModelChoice, **from_pretrained_kwargs: Any):
     model, report = load_strict(choice.source, **from_pretrained_kwargs)
     processor = AutoProcessor.from_pretrained(choice.source)
     return model, processor, report
+
+
+@dataclass
+class LoadMeasurement:
+    """What one measured load cost: wall time until every parameter was read, memory peaks, placement."""
+
+    seconds: float
+    peak_host_bytes: int
+    peak_uss_bytes: int
+    peak_gpu_bytes: int
+    hf_device_map: dict[str, Any] | None
+    report: LoadingReport
+    devices: dict[str, int] = field(default_factory=dict)  # parameter bytes per device type (cpu, cuda:0, meta …)
+
+    def summary(self) -> str:
+        gib = 2**30
+        where = ", ".join(f"{d} {b / gib:.3f} GiB" for d, b in self.devices.items())
+        return (f"{self.seconds:.2f} s until every parameter was read; peak host RSS {self.peak_host_bytes / gib:.3f} "
+                f"GiB, USS {self.peak_uss_bytes / gib:.3f} GiB, GPU {self.peak_gpu_bytes / gib:.3f} GiB; "
+                f"parameters: {where}")
+
+
+def touch_parameters(model: Any) -> int:
+    """Read one value per 4 KiB page of every materialised parameter (memory-mapped weights load lazily).
+
+    Offloaded parameters (on the meta device, behind accelerate's hooks) are skipped. Returns bytes touched.
+    """
+    import torch
+
+    touched = 0
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.device.type == "meta":
+                continue
+            flat = p.detach().reshape(-1)
+            step = max(1, 4096 // p.element_size())
+            flat[::step].float().sum().item()
+            touched += p.numel() * p.element_size()
+    return touched
+
+
+def load_measured(source: str, monitor: Any = None, **from_pretrained_kwargs: Any):
+    """`load_strict` with checks first and measurements: returns (model, LoadMeasurement).
+
+    Before any weight is read, the request (device_map, max_memory, offload_folder) is checked on a
+    meta model by `helpers.device_maps.check_request`. The clock stops only after every parameter has
+    been read (`touch_parameters`), because Transformers 5 returns memory-mapped weights lazily.
+    Pass a running `helpers.monitor.MemoryMonitor` to get its "load" phase; otherwise one is run here.
+
+    Example:
+        >>> model, m = load_measured(select_model("tiny").source, device_map="cpu")
+        >>> m.report.is_clean, m.seconds > 0
+        (True, True)
+    """
+    import time
+    from contextlib import nullcontext
+    from pathlib import Path
+
+    from helpers.anatomy import meta_model
+    from helpers.device_maps import check_request
+    from helpers.monitor import MemoryMonitor
+
+    config = Path(source) / "config.json"
+    if config.is_file():
+        check_request(meta_model(config), from_pretrained_kwargs.get("device_map"),
+                      from_pretrained_kwargs.get("max_memory"), from_pretrained_kwargs.get("offload_folder"))
+    own = monitor is None
+    mon = MemoryMonitor(interval_s=0.05, live=False) if own else monitor
+    with mon if own else nullcontext(), mon.phase("load"):
+        start = time.perf_counter()
+        model, report = load_strict(source, **from_pretrained_kwargs)
+        touch_parameters(model)
+        seconds = time.perf_counter() - start
+    devices: dict[str, int] = {}
+    for p in model.parameters():
+        devices[str(p.device)] = devices.get(str(p.device), 0) + p.numel() * p.element_size()
+    return model, LoadMeasurement(
+        seconds=seconds,
+        peak_host_bytes=mon.peak_bytes("host", phase="load"),
+        peak_uss_bytes=mon.peak_bytes("uss", phase="load"),
+        peak_gpu_bytes=mon.peak_bytes("gpu", phase="load"),
+        hf_device_map=getattr(model, "hf_device_map", None),
+        report=report,
+        devices=devices,
+    )

@@ -158,6 +158,18 @@ class MemoryMonitor:
                 row[f"gpu{i}"] = math.nan
         return row
 
+    def sample_now(self) -> None:
+        """Record one sample immediately (thread-safe), e.g. at the edge of a phase; no-op when stopped."""
+        if self._thread is None:
+            return
+        try:
+            row = self.sample()
+        except Exception as err:
+            self.errors.append(f"{type(err).__name__}: {err}")
+            return
+        with self._lock:
+            self.samples.append(row)
+
     def _run(self) -> None:
         next_draw = time.perf_counter() + self.refresh_s
         while True:
@@ -222,9 +234,11 @@ class MemoryMonitor:
         """
         item = Phase(name, time.perf_counter() - self._t0)
         self.phases.append(item)
+        self.sample_now()  # every phase gets a sample at each edge, however short it is
         try:
             yield item
         finally:
+            self.sample_now()
             item.end = time.perf_counter() - self._t0
 
     # -- results ----------------------------------------------------------------------------
