@@ -1,0 +1,183 @@
+"""Estimator accuracy on CPU: predicted vs measured process memory, per term, for real-architecture variants.
+
+Each case is a random-weight Qwen3-VL (MoE or dense) built with the real classes and saved with
+`save_pretrained`. A fresh subprocess per case (so ru_maxrss is that case's own peak) imports the
+stack (measured baseline = overhead term), loads with `AutoModelForImageTextToText.from_pretrained`
+and reads every parameter (weights term = RSS after load - baseline), then runs `generate` with
+0-4 images (peak term = ru_maxrss at the end; activations+KV = peak - RSS after load).
+The estimate for the same job comes from `helpers.memory.estimate_peak_memory(device="cpu")`.
+
+Run: ``python benchmarks/estimator_accuracy.py [--quick]``; last line ``RESULT {json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from helpers.fixtures import tiny_config_dict  # noqa: E402
+from helpers.paths import CACHE_DIR  # noqa: E402
+
+MIB = 2**20
+# name -> (base fixture, text overrides, vision overrides)
+VARIANTS = {
+    "tiny-moe": ("tiny-moe", {}, {}),
+    "tiny-dense": ("tiny-dense", {}, {}),
+    "moe-120M": ("tiny-moe", {"hidden_size": 256, "num_hidden_layers": 4, "num_experts": 16, "num_experts_per_tok": 4,
+                              "moe_intermediate_size": 320, "num_attention_heads": 8, "num_key_value_heads": 2,
+                              "head_dim": 32, "rope_scaling": {"mrope_interleaved": True, "mrope_section": [8, 4, 4],
+                                                               "rope_type": "default"}},
+                 {"depth": 4, "hidden_size": 256, "intermediate_size": 640, "num_heads": 4, "out_hidden_size": 256,
+                  "deepstack_visual_indexes": [1, 2, 3]}),
+    "dense-1B": ("tiny-dense", {"hidden_size": 1536, "num_hidden_layers": 8, "intermediate_size": 4608,
+                                "num_attention_heads": 12, "num_key_value_heads": 4, "head_dim": 128,
+                                "rope_scaling": {"mrope_interleaved": True, "mrope_section": [24, 20, 20],
+                                                 "rope_type": "default"}},
+                 {"depth": 8, "hidden_size": 768, "intermediate_size": 3072, "num_heads": 12, "out_hidden_size": 1536,
+                  "deepstack_visual_indexes": [2, 4, 6]}),
+    "moe-1B": ("tiny-moe", {"hidden_size": 1024, "num_hidden_layers": 6, "num_experts": 32, "num_experts_per_tok": 4,
+                            "moe_intermediate_size": 384, "num_attention_heads": 16, "num_key_value_heads": 4,
+                            "head_dim": 64, "rope_scaling": {"mrope_interleaved": True, "mrope_section": [12, 10, 10],
+                                                             "rope_type": "default"}},
+               {"depth": 6, "hidden_size": 512, "intermediate_size": 2048, "num_heads": 8, "out_hidden_size": 1024,
+                "deepstack_visual_indexes": [1, 3, 5]}),
+}
+# (variant, text words, images as (w, h) list, new tokens)
+FULL = [("tiny-moe", 200, [], 8), ("tiny-moe", 1500, [(2480, 3508)] * 2, 8), ("tiny-dense", 800, [(1024, 768)] * 4, 8),
+        ("moe-120M", 3000, [(1240, 1754)], 8), ("moe-1B", 300, [], 8), ("moe-1B", 2000, [(1240, 1754)] * 2, 8),
+        ("dense-1B", 500, [(640, 480)], 8), ("dense-1B", 3000, [(1240, 1754)] * 4, 8)]
+QUICK = [("tiny-moe", 200, [], 4), ("tiny-moe", 800, [(1240, 1754)] * 2, 4), ("moe-120M", 1500, [(1024, 768)], 4)]
+
+
+def variant_config(name: str) -> dict:
+    base, text, vision = VARIANTS[name]
+    cfg = tiny_config_dict(base)
+    cfg["text_config"].update(copy.deepcopy(text))
+    cfg["vision_config"].update(copy.deepcopy(vision))
+    return cfg
+
+
+def checkpoint(name: str) -> Path:
+    """Build (once) and save the variant in a subprocess; returns its folder."""
+    folder = CACHE_DIR / "bench" / name
+    stamp = folder / "variant.json"
+    cfg = variant_config(name)
+    if stamp.exists() and json.loads(stamp.read_text()) == cfg:
+        return folder
+    code = (
+        "import json,sys,torch,shutil; from pathlib import Path; from helpers.census import build_config;"
+        "from helpers.fixtures import build_processor; from transformers import AutoModelForImageTextToText;"
+        "cfg=json.loads(sys.argv[1]); out=Path(sys.argv[2]); tmp=out.with_name(out.name+'.tmp');"
+        "shutil.rmtree(tmp, ignore_errors=True); torch.manual_seed(0);"
+        "m=AutoModelForImageTextToText.from_config(build_config(cfg), dtype=torch.bfloat16);"
+        "m.save_pretrained(tmp, max_shard_size='500MB'); build_processor().save_pretrained(tmp);"
+        "(tmp/'variant.json').write_text(json.dumps(cfg)); shutil.rmtree(out, ignore_errors=True); tmp.rename(out)"
+    )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", code, json.dumps(cfg), str(folder)], check=True, cwd=ROOT)
+    return folder
+
+
+CHILD = r"""
+import json, sys, threading, time
+import psutil, torch
+from PIL import Image
+import transformers
+from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration  # import code first
+from helpers.inference import prepare_inputs
+torch.set_num_threads(2)
+folder, words, images, new = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+proc = psutil.Process()
+rss = lambda: proc.memory_info().rss
+processor = AutoProcessor.from_pretrained(folder)
+imgs = [Image.effect_noise((w, h), 64).convert("RGB") for w, h in images]
+inputs = prepare_inputs(processor, imgs, " ".join(["word"] * words))
+warm = prepare_inputs(processor, [], "hi")
+base = rss()
+model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.bfloat16).eval()
+with torch.no_grad():
+    touched = sum(float(p.float().sum()) for p in model.parameters())  # materialise every mmapped weight
+after_load = rss()
+with torch.inference_mode():  # runtime warm-up (kernels, thread pools): counted as overhead, not activations
+    model.generate(**warm, max_new_tokens=2, do_sample=False)
+after_warm = rss()
+peak = [after_warm]
+stop = threading.Event()
+def sample():
+    while not stop.is_set():
+        peak[0] = max(peak[0], rss()); time.sleep(0.001)
+th = threading.Thread(target=sample, daemon=True); th.start()
+t = time.perf_counter()
+with torch.inference_mode():
+    out = model.generate(**inputs, max_new_tokens=new, min_new_tokens=new, do_sample=False)
+seconds = time.perf_counter() - t
+stop.set(); th.join()
+grid = inputs.get("image_grid_thw")
+vis = [int(r.prod()) // 4 for r in grid] if grid is not None else []
+print(json.dumps({"base": base, "after_load": after_load, "after_warm": after_warm, "peak": max(peak[0], rss()),
+                  "prompt": int(inputs["input_ids"].shape[1]), "visual": vis,
+                  "new": int(out.shape[1] - inputs["input_ids"].shape[1]), "seconds": seconds}))
+"""
+
+
+def run_case(name: str, words: int, images: list, new: int) -> dict:
+    from helpers.census import census
+    from helpers.memory import estimate_peak_memory
+
+    folder = checkpoint(name)
+    res = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(words), json.dumps(images), str(new)],
+                         capture_output=True, text=True, cwd=ROOT, env={**__import__("os").environ,
+                                                                        "HF_HUB_OFFLINE": "1"})
+    if res.returncode:
+        raise RuntimeError(f"case {name} failed: {res.stderr.strip().splitlines()[-1:]}")
+    m = json.loads(res.stdout.strip().splitlines()[-1])
+    cfg = variant_config(name)
+    context = m["prompt"] - sum(m["visual"]) + m["new"]
+    est = estimate_peak_memory(cfg, "bfloat16", context, 1, [tuple(s) for s in images], device="cpu")
+    meas = {"overhead": m["base"] + m["after_warm"] - m["after_load"], "weights": m["after_load"] - m["base"],
+            "kv+act": max(m["peak"] - m["after_warm"], 0), "peak": m["peak"]}
+    pred = {"overhead": est.overhead_bytes, "weights": est.weights_bytes,
+            "kv+act": est.kv_cache_bytes + est.activation_bytes, "peak": est.peak_bytes}
+    return {"case": f"{name} {len(images)}img {m['prompt']}tok", "params": census(cfg).total_params,
+            "visual": m["visual"], "visual_ok": m["visual"] == est.visual_tokens,
+            "measured": meas, "predicted": pred,
+            "err": {k: (pred[k] - meas[k]) / meas[k] if meas[k] else None for k in meas},
+            "seconds": m["seconds"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="three small cases (< 2 min)")
+    args = ap.parse_args()
+    start = time.perf_counter()
+    rows = [run_case(*case) for case in (QUICK if args.quick else FULL)]
+    print(f"{'case':32s} {'params':>8s} | {'term':8s} {'pred MiB':>9s} {'meas MiB':>9s} {'err':>7s}")
+    for r in rows:
+        for k in ("weights", "kv+act", "overhead", "peak"):
+            e = r["err"][k]
+            print(f"{r['case'] if k == 'weights' else '':32s} {r['params'] / 1e6 if k == 'weights' else 0:8.1f} | "
+                  f"{k:8s} {r['predicted'][k] / MIB:9.1f} {r['measured'][k] / MIB:9.1f} "
+                  f"{'' if e is None else f'{100 * e:+6.1f}%'}")
+    w = [abs(r["err"]["weights"]) for r in rows]
+    p = [abs(r["err"]["peak"]) for r in rows]
+    result = {"cases": len(rows), "median_abs_weights_err": round(statistics.median(w), 4),
+              "max_abs_weights_err": round(max(w), 4), "median_abs_peak_err": round(statistics.median(p), 4),
+              "max_abs_peak_err": round(max(p), 4), "visual_tokens_equal": all(r["visual_ok"] for r in rows),
+              "weights_within_1pct": all(x <= 0.01 for x in w if x is not None),
+              "peak_within_10pct": all(x <= 0.10 for x in p), "seconds": round(time.perf_counter() - start, 1),
+              "quick": args.quick}
+    print("RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
