@@ -250,3 +250,47 @@ def _notes(v: dict[int, dict[str, int]], zh: bool) -> list[str]:
         f"4. Dividends: {money(-a['dividends'])} thousand paid in cash during the year.",
         "5. Income tax: statutory rate 25%.",
     ]
+
+
+# --- the OCR baseline -------------------------------------------------------------------------
+def parse_money(text: str) -> int | None:
+    """'1,234' -> 1234, '(1,234)' -> -1234, anything else -> None.
+
+    Example:
+        >>> parse_money("(81,595)"), parse_money("净利润")
+        (-81595, None)
+    """
+    import re
+
+    t = text.replace(" ", "").replace("（", "(").replace("）", ")")
+    m = re.fullmatch(r"(\()?(\d{1,3}(?:,\d{3})*|\d+)\)?", t)
+    if not m:
+        return None
+    v = int(m.group(2).replace(",", ""))
+    return -v if m.group(1) else v
+
+
+def ocr_statement_answer(st: Statement, pages: list[Any] | None = None) -> dict[str, Any]:
+    """What a classic pipeline reads: OCR each page (helpers.ocr), find each line item's printed label,
+    and take the numbers on its row: the one under the '2025' header for 2025, under '2024' for 2024."""
+    from helpers.doc_render import find_label, same_row
+    from helpers.ocr import ocr_lines
+
+    all_lines = [ocr_lines(p) for p in (pages if pages is not None else st.pages)]
+    labels = {k: (lz if st.lang == "zh" else le) for k, lz, le, _, _ in LINES}
+    out: dict[str, Any] = {f"{k}_{y}": None for y in YEARS for k in EXTRACT_KEYS}
+    for key in EXTRACT_KEYS:
+        for lines in all_lines:
+            label = find_label(lines, labels[key])
+            heads = {y: next((ln for ln in lines if ln.text.strip().startswith(str(y))), None) for y in YEARS}
+            if label is None or None in heads.values():
+                continue
+            cells = [(ln, parse_money(ln.text)) for ln in same_row(lines, label) if ln.box[0] > label.box[2]]
+            cells = [(ln, v) for ln, v in cells if v is not None]
+            for y, head in heads.items():
+                near = [v for ln, v in cells if abs(ln.box[2] - head.box[2]) < 60]
+                if near and out[f"{key}_{y}"] is None:
+                    out[f"{key}_{y}"] = near[0]
+            if cells:
+                break
+    return out

@@ -294,3 +294,33 @@ def medical_set(seeds: range | list[int] = range(2)) -> dict[str, list[Any]]:
         imaging.append(imaging_case(seed, "zh"))
         imaging.append(imaging_case(seed, "en"))
     return {"labs": labs, "imaging": imaging}
+
+
+# --- the OCR baseline -------------------------------------------------------------------------
+def ocr_lab_answer(report: LabReport, image: Any | None = None) -> dict[str, Any]:
+    """What a classic pipeline reads: OCR lines (helpers.ocr), the analyte's printed name as the row label,
+    the first plain number right of it as the value, ↑/H or ↓/L in the row as the flag (none -> 'N').
+
+    Uses the schema (which analytes, their names), never the values. Missing rows come back as None.
+    """
+    import re
+
+    from helpers.doc_render import find_label, norm_ocr, same_row
+    from helpers.ocr import ocr_lines
+
+    lines = ocr_lines(image if image is not None else report.image)
+    out: dict[str, Any] = {}
+    for it in report.items:
+        label = find_label(lines, it["name_zh"] if report.lang == "zh" else it["name_en"])
+        value = flag = None
+        if label is not None:
+            row = [ln for ln in same_row(lines, label) if ln.box[0] > label.box[2]]
+            nums = [ln for ln in row if re.fullmatch(r"\d+(?:\.\d+)?", norm_ocr(ln.text))]
+            value = float(norm_ocr(nums[0].text)) if nums else None
+            marks = [norm_ocr(ln.text) for ln in row if len(norm_ocr(ln.text)) == 1 and not norm_ocr(ln.text).isdigit()]
+            flag = "N"
+            for m in marks:
+                flag = {"↑": "H", "h": "H", "↓": "L", "l": "L"}.get(m, m)
+        out[it["code"]] = value
+        out[f"{it['code']}_flag"] = flag
+    return out
