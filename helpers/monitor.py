@@ -87,7 +87,8 @@ class MemoryMonitor:
 
     `live`: True shows the updating plot (needs a Jupyter kernel), False never displays anything,
     None (default) means "live when running inside a Jupyter kernel". `refresh_s` is how often the
-    live plot is redrawn (drawing costs far more than sampling).
+    live plot is redrawn (drawing costs far more than sampling). `uss`: None reads the unique set size
+    only as often as it stays cheap (under ~2% of the interval), True on every sample, False never.
 
     Example:
         >>> mon = MemoryMonitor(interval_s=0.1, live=False)
@@ -99,7 +100,7 @@ class MemoryMonitor:
     """
 
     def __init__(self, interval_s: float = 0.1, live: bool | None = None, refresh_s: float = 1.0,
-                 title: str = "memory") -> None:
+                 title: str = "memory", uss: bool | None = None) -> None:
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0 seconds, got {interval_s!r}")
         self.interval_s = float(interval_s)
@@ -116,6 +117,7 @@ class MemoryMonitor:
         self._thread: threading.Thread | None = None
         self._t0 = 0.0
         self._uss_every = 1
+        self._uss = uss  # None: read USS when cheap; True: every sample; False: never
         self._widget: Any = None
         self.redraws = 0  # live-plot updates sent from the sampling thread
 
@@ -141,7 +143,7 @@ class MemoryMonitor:
         """Read every series once, now (the thread calls this; you may too)."""
         row: dict[str, float] = {"t": time.perf_counter() - self._t0}
         row["host"] = float(self._process.memory_info().rss)
-        take_uss = len(self.samples) % self._uss_every == 0
+        take_uss = self._uss is True or (self._uss is None and len(self.samples) % self._uss_every == 0)
         row["uss"] = self._read_uss() if take_uss else math.nan
         torch = sys.modules.get("torch")  # never import torch just to read it
         alloc = reserved = math.nan

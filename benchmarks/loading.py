@@ -1,0 +1,184 @@
+"""Streaming sharded safetensors vs the naive path: peak host memory over checkpoint bytes, and throughput.
+
+Builds (once, cached in .cache/bench/) a random-weight Qwen3-VL-MoE checkpoint of the real class, saved
+by `save_pretrained` in shards, plus the same state dict as ONE `torch.save` file. Each path then runs
+in a fresh subprocess, so that its memory is its own; a MemoryMonitor samples RSS and USS every 20 ms:
+
+- sharded: `AutoModelForImageTextToText.from_pretrained(folder)` (streams into a meta model);
+- naive:   build the model (random init, full memory), `torch.load` the one file, `load_state_dict`;
+- raw:     read the shard files into a reused buffer (the disk/page-cache ceiling for throughput).
+
+Every path stops its clock only after every parameter has been read (Transformers 5 memory-maps
+safetensors and returns before touching them). Paths are interleaved over repetitions; medians are
+reported. The page cache is warm for all paths alike (we do not drop caches on a shared machine).
+
+    .venv/bin/python benchmarks/loading.py --quick
+
+Last line: ``RESULT {"sharded_peak_ratio": …, "naive_peak_ratio": …, "throughput_ratio": …}``
+Targets: sharded_peak_ratio ≤ 1.15, throughput_ratio ≥ 0.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SIZES = {  # layers, experts: ~0.75 GiB (quick) and ~1.6 GiB (full) of bf16 weights
+    "quick": {"num_hidden_layers": 2, "num_experts": 8},
+    "full": {"num_hidden_layers": 12, "num_experts": 16},
+}
+
+
+def bench_config(size: str) -> dict:
+    """The tiny fixture's config (the real 30B config, shrunk) grown to a few hundred MB–GB; experts non-square."""
+    from helpers.fixtures import tiny_config_dict
+
+    cfg = tiny_config_dict("tiny-moe")
+    cfg["text_config"].update({"hidden_size": 1024, "moe_intermediate_size": 640, "intermediate_size": 1536,
+                               "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 128,
+                               "num_experts_per_tok": 2, **SIZES[size]})
+    cfg["text_config"]["rope_scaling"]["mrope_section"] = [24, 20, 20]
+    cfg["vision_config"]["out_hidden_size"] = 1024
+    return cfg
+
+
+def build_checkpoint(size: str) -> Path:
+    """Build once: <folder>/ sharded safetensors (save_pretrained) and <folder>.bin (torch.save, one file)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from helpers.paths import CACHE_DIR
+
+    folder = CACHE_DIR / "bench" / f"loading-{size}"
+    if (folder / "done").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    cfg = bench_config(size)
+    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(folder, max_shard_size="300MB")
+    torch.save(model.state_dict(), folder.with_suffix(".bin"))
+    (folder / "done").write_text("ok\n")
+    return folder
+
+
+def checkpoint_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+
+
+# --- child side ---------------------------------------------------------------------------------
+def child(path: str, folder: Path) -> dict:
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from helpers.loading import touch_parameters
+    from helpers.monitor import MemoryMonitor
+
+    torch.set_num_threads(1)
+    # Transformers imports the model's modules lazily (seconds): do it before the clock, for every path
+    import transformers.integrations.hub_kernels  # noqa: F401
+    from transformers import Qwen3VLMoeForConditionalGeneration  # noqa: F401
+
+    mon = MemoryMonitor(interval_s=0.02, live=False, uss=True)
+    with mon:
+        mon.sample_now()
+        time.sleep(0.1)
+        base_rss, base_uss = mon.samples[-1]["host"], mon.samples[-1]["uss"]
+        with mon.phase(path):
+            start = time.perf_counter()
+            if path == "sharded":
+                model = AutoModelForImageTextToText.from_pretrained(folder, dtype="auto")
+                touched = touch_parameters(model)
+            elif path == "naive":
+                config = AutoConfig.from_pretrained(folder)
+                model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+                state = torch.load(folder.with_suffix(".bin"), weights_only=True)
+                model.load_state_dict(state)
+                touched = touch_parameters(model)
+            else:  # raw: the ceiling, every byte of the shards read once
+                buf = bytearray(16 * 2**20)
+                view = memoryview(buf)
+                touched = 0
+                for shard in sorted(folder.glob("*.safetensors")):
+                    with open(shard, "rb", buffering=0) as fh:
+                        while n := fh.readinto(view):
+                            touched += n
+            seconds = time.perf_counter() - start
+    return {
+        "path": path, "seconds": seconds, "bytes_read": touched,
+        "peak_rss_added": mon.peak_bytes("host", phase=path) - base_rss,
+        "peak_uss_added": mon.peak_bytes("uss", phase=path) - base_uss,
+    }
+
+
+def run_child(path: str, folder: Path) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
+    done = subprocess.run([sys.executable, __file__, "--child", path, "--folder", str(folder)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{path} child failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller checkpoint (~0.75 GiB), one repetition")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per path (default 1 quick, 3 full)")
+    parser.add_argument("--child", choices=["sharded", "naive", "raw"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.folder)))
+        return 0
+    size = "quick" if args.quick else "full"
+    reps = args.reps or (1 if args.quick else 3)
+    t0 = time.perf_counter()
+    folder = build_checkpoint(size)
+    total = checkpoint_bytes(folder)
+    print(f"checkpoint: {folder} ({total / 2**30:.2f} GiB in {len(list(folder.glob('*.safetensors')))} shards; "
+          f"built/reused in {time.perf_counter() - t0:.1f} s)", flush=True)
+    runs: dict[str, list[dict]] = {"raw": [], "sharded": [], "naive": []}
+    run_child("raw", folder)  # warm the page cache once, for every path alike
+    for rep in range(reps):
+        order = ["raw", "sharded", "naive"] if rep % 2 == 0 else ["naive", "sharded", "raw"]
+        for path in order:
+            r = run_child(path, folder)
+            runs[path].append(r)
+            print(f"rep {rep + 1} {path:8s} {r['seconds']:6.2f} s  peak RSS +{r['peak_rss_added'] / 2**30:.2f} GiB  "
+                  f"USS +{r['peak_uss_added'] / 2**30:.2f} GiB", flush=True)
+
+    def med(path: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[path])
+
+    def peak(path: str) -> float:  # what the process holds: the larger of RSS and USS growth
+        return statistics.median(max(r["peak_rss_added"], r["peak_uss_added"]) for r in runs[path])
+
+    result = {
+        "sharded_peak_ratio": round(peak("sharded") / total, 3),
+        "naive_peak_ratio": round(peak("naive") / total, 3),
+        "throughput_ratio": round(med("raw", "seconds") / med("sharded", "seconds"), 3),
+        "sharded_s": round(med("sharded", "seconds"), 3),
+        "naive_s": round(med("naive", "seconds"), 3),
+        "raw_s": round(med("raw", "seconds"), 3),
+        "sharded_gib_per_s": round(total / med("sharded", "seconds") / 2**30, 3),
+        "raw_gib_per_s": round(total / med("raw", "seconds") / 2**30, 3),
+        "checkpoint_gib": round(total / 2**30, 3),
+        "reps": reps,
+        "targets": "sharded_peak_ratio <= 1.15, throughput_ratio >= 0.3",
+    }
+    print("RESULT " + json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
