@@ -105,10 +105,12 @@ def test_record_keeps_kinds_and_never_the_text():
     assert result.originals["PHONE"] == ["13700001111"]
 
 
-def test_redaction_is_idempotent():
-    text = " ".join(t for t, _, _ in REDACT_CASES)
+@pytest.mark.parametrize("joiner", [" ", "\n"])
+def test_redaction_is_idempotent(joiner):
+    text = joiner.join(t for t, _, _ in REDACT_CASES)
     once = redact(text).text
     assert redact(once).text == once
+    assert redact("地址：[ADDRESS]\n姓名：[NAME]").findings == []
 
 
 # --- prompt injection -------------------------------------------------------------------------

@@ -133,7 +133,9 @@ _PATTERNS: list[tuple[str, str]] = [
     ),
 ]
 
-_COMPILED = [(k, re.compile(p)) for k, p in _LABELLED] + [(k, re.compile(p)) for k, p in _PATTERNS]
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+# A label never starts inside a word or a placeholder ("[ADDRESS]" must not read as the label "address").
+_COMPILED = [(k, re.compile(r"(?<![\[A-Za-z])" + p)) for k, p in _LABELLED] + [(k, re.compile(p)) for k, p in _PATTERNS]
 
 
 def _spans(text: str) -> list[tuple[int, int, str]]:
@@ -142,7 +144,7 @@ def _spans(text: str) -> list[tuple[int, int, str]]:
         for m in rx.finditer(text):
             start, end = m.span(1)
             value = m.group(1).strip()
-            if not value:
+            if not value or _PLACEHOLDER.fullmatch(value):  # already redacted: keeps `redact` idempotent
                 continue
             end = start + len(m.group(1).rstrip())
             if kind == "ID_NUMBER" and rx.pattern.startswith(_NO_NUM_BEFORE) and not cn_id_checksum_ok(value):
