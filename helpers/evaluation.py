@@ -218,3 +218,30 @@ def aggregate(scores: list[FieldScores], groups: list[str] | None = None) -> Agg
         anls=sum(f.anls for f in every) / n if n else 0.0,
         by_group={k: sum(v) / len(v) for k, v in by_group.items() if v},
     )
+
+
+DAMAGES = ("numbers +10%", "one typo per text", "first field dropped", "first/second swapped")
+
+
+def damage(truth: dict[str, Any], how: str) -> dict[str, Any]:
+    """A deliberately damaged copy of a ground-truth dict, to see the evaluator punish each fault.
+
+    Example:
+        >>> damage({"total": 10.0, "shop": "绿叶超市"}, "numbers +10%")
+        {'total': 11.0, 'shop': '绿叶超市'}
+        >>> damage({"shop": "Green"}, "one typo per text")
+        {'shop': 'Gxeen'}
+    """
+    out = dict(truth)
+    if how == "numbers +10%":
+        return {k: round(v * 1.1, 2) if is_numeric_truth(v) else v for k, v in out.items()}
+    if how == "one typo per text":
+        return {k: (v[:1] + ("x" if v[1:2] != "x" else "y") + v[2:]) if isinstance(v, str) and len(v) > 1 else v
+                for k, v in out.items()}
+    if how == "first field dropped":
+        out.pop(next(iter(out)), None)
+        return out
+    if how == "first/second swapped":
+        swap = {"first": "second", "second": "first"}
+        return {k: swap.get(v, v) if isinstance(v, str) else v for k, v in out.items()}
+    raise ValueError(f"unknown damage {how!r}; choose one of {DAMAGES}")

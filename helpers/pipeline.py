@@ -127,3 +127,25 @@ def run_ocr_baseline(documents: list[Any], progress: bool = True, images: list[l
             answers.append(answer_with_rules(doc, images[n] if images else None))
             bar.update(1)
     return score_answers(documents, answers, name="OCR + rules (rapidocr-onnxruntime)")
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """A list of dicts as a Markdown table (for `IPython.display.Markdown`).
+
+    Example:
+        >>> print(markdown_table([{"a": 1, "b": "x"}]))
+        | a | b |
+        |---|---|
+        | 1 | x |
+    """
+    if not rows:
+        return "_(no rows)_"
+    keys = list(rows[0])
+
+    def cell(v: Any) -> str:
+        text = f"{v:.3f}" if isinstance(v, float) else str(v)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(cell(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
