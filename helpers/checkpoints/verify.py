@@ -42,7 +42,20 @@ def model_logits(model: Any) -> dict[str, Any]:
 
 def reference_logits(source: str | Path, **from_pretrained_kwargs: Any) -> dict[str, Any]:
     """Load `source` with plain from_pretrained (no strictness: to measure silent damage too) and
-    return its logits on the fixed inputs."""
+    return its logits on the fixed inputs. Cached per folder state when no keyword is given."""
+    if not from_pretrained_kwargs:
+        folder = Path(source)
+        stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.iterdir()))
+        return _cached_logits(str(folder.resolve()), stamp)
+    return _logits(source, **from_pretrained_kwargs)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_logits(source: str, stamp: tuple) -> dict[str, Any]:
+    return _logits(source)
+
+
+def _logits(source: str | Path, **from_pretrained_kwargs: Any) -> dict[str, Any]:
     from transformers import AutoModelForImageTextToText
     from transformers.utils import logging
 
