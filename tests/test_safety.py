@@ -65,6 +65,9 @@ KEEP_CASES = [
     "第 3 页 / 共 5 页   Page 3 of 5",
     "CT 检查：右肺上叶见约 8 mm × 6 mm 结节（见图中标记区域）",
     "eGFR 92 mL/min/1.73m²; urine albumin/creatinine 2.1 mg/mmol",
+    # an OCR read of a masked header: labels with nothing after them must not grab the next line
+    "姓名：\n性别：男年龄：29岁病历号：\n地址：\n科室：内科门诊",
+    "Patient Name:\nSex:M Age:60 MRN:\nAddress:\nPhone:\nSpecimen:serum",
 ]
 
 

@@ -83,9 +83,11 @@ _NO_NUM_AFTER = r"(?![\w/]|[.,]\d)"
 _SEP = r"[ \-]?"
 
 # Labels after which the value is an identifier. Order matters only for overlapping labels.
-_CJK_NAME = r"[\u4e00-\u9fa5·]{2,5}?(?=[^\u4e00-\u9fa5·]|$|[性年男女电科床病住门身出地就送报检])"
+_FIELD_WORDS = r"(?!性别|年龄|电话|手机|病历|住院|门诊|身份|地址|住址|出生|科室|报告|标本|床号|日期|联系)"
+_CJK_NAME = _FIELD_WORDS + r"[\u4e00-\u9fa5·]{2,5}?(?=[^\u4e00-\u9fa5·]|$|[性年男女电科床病住门身出地就送报检])"
 _EN_NAME = r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?[A-Z][a-z'][a-zA-Z'\-]*(?: [A-Z]\.)?(?: [A-Z][a-z'][a-zA-Z'\-]*){0,2}"
-_COLON = r"\s*[:：]?\s*"
+_H = r"[ \t\u3000]*"  # horizontal space only: a label never takes its value from the next line
+_COLON = _H + r"[:：]?" + _H
 _LABELLED: list[tuple[str, str]] = [
     (
         "NAME",
@@ -95,14 +97,14 @@ _LABELLED: list[tuple[str, str]] = [
     (
         "NAME",
         r"(?i:patient\s+name|patient|name|physician|doctor|ordered\s+by|reported\s+by|verified\s+by"
-        r"|referring\s+(?:physician|doctor)|contact)" + r"\s*[:：]\s*(" + _EN_NAME + ")",
+        r"|referring\s+(?:physician|doctor)|contact)" + _H + r"[:：]" + _H + "(" + _EN_NAME + ")",
     ),
     (
         "RECORD_NO",
         r"(?:病历号|病案号|住院号|门诊号|就诊卡号|就诊号|医保卡号|登记号|条码号|标本号|床号"
         r"|(?i:MRN|medical\s+record\s+(?:no|number)\.?|record\s+(?:no|number)\.?|patient\s+id|hospital\s+no\.?"
         r"|admission\s+(?:no|number)\.?|specimen\s+(?:no|id)\.?|bed\s+no\.?|insurance\s+(?:no|id)\.?))"
-        r"\s*(?:#|[:：])?\s*([A-Za-z]{0,4}[\-]?\d[\w\-]{2,24})",
+        + _H + r"(?:#|[:：])?" + _H + r"([A-Za-z]{0,4}[\-]?\d[\w\-]{2,24})",
     ),
     (
         "ID_NUMBER",
