@@ -358,6 +358,10 @@ def _check_dtype(cfg: dict, virtual: dict, report: Report) -> None:
         have = floats.most_common(1)[0][0]
         report.add("dtype-drift", "warning", f"config says {want} but {floats[have] / sum(floats.values()):.0%} of the "
                    f"weight bytes are {have}", f"cast the float tensors to {want}", True)  # fmt: skip
+    elif want and len(floats) > 1:
+        odd = sorted(n for n, (dt, _) in virtual.items() if dt in floats and dt != want)
+        report.add("dtype-mixed", "warning", f"{len(odd)} float tensors are not {want} (e.g. {odd[0]}); a "
+                   "Transformers save writes one dtype", f"cast them to {want} if that was intended", True)  # fmt: skip
 
 
 def _check_processor(folder: Path, report: Report) -> None:

@@ -86,7 +86,7 @@ def _plan(inv, report: Report, expert_layout: str | None) -> list[tuple[str, Any
     def load(name):
         return read_tensor(inv.tensors[name]) if name in inv.tensors else inv.pickled[name]
 
-    want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") else None
+    want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") or report.has("dtype-mixed") else None
     cast = getattr(torch, TORCH_DTYPES[want]) if want else None
 
     def finish(t):
@@ -131,7 +131,7 @@ def _specs(plan, inv, report, expert_layout) -> list[tuple[str, str, tuple[int, 
     from .safetensors_io import DTYPE_BYTES
 
     virtual = analyse_names(inv, Report(path=str(inv.folder)))
-    want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") else None
+    want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") or report.has("dtype-mixed") else None
     out = []
     for name, _ in plan:
         dt, shape = virtual[name]
