@@ -143,7 +143,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     keys = list(rows[0])
 
     def cell(v: Any) -> str:
-        text = f"{v:.3f}" if isinstance(v, float) else str(v)
+        text = f"{v:.6g}" if isinstance(v, float) else str(v)
         return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
