@@ -269,3 +269,21 @@ def release_anatomy(config: str | Path | dict[str, Any], dtype: str = "bfloat16"
         tensors.append(TensorEntry(name, shape, st_dtype, nbytes, plan.tensor_to_filename[name]))
     source = str(config) if not isinstance(config, dict) else config.get("_name_or_path", "config")
     return CheckpointAnatomy(source, tensors, derived=True)
+
+
+def checkpoint_folder(source: str) -> Path:
+    """The local folder of a model setting's source: the folder itself, or the Hub cache snapshot (offline).
+
+    Example:
+        >>> checkpoint_folder(select_model("tiny").source).name   # doctest: +SKIP
+        'tiny-moe'
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(source, local_files_only=True, allow_patterns=["*.json", "*.safetensors"]))
+    except Exception:
+        raise AnatomyError(f"{source!r} is not downloaded here; run `hf download {source}` first") from None

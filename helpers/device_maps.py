@@ -272,7 +272,7 @@ def device_map_figure(model: Any, plans: dict[str, dict[str, Any]], title: str =
     fig = Figure(figsize=(10, 0.55 * len(plans) + 1.4), layout="constrained")
     ax = fig.add_subplot()
     seen: dict[str, str] = {}
-    for row, (_label, dm) in enumerate(plans.items()):
+    for row, dm in enumerate(plans.values()):
         x = 0.0
         for _name, nbytes, dev in expand_to_blocks(model, dm):
             colour = (_GPU_COLOURS[dev % len(_GPU_COLOURS)] if isinstance(dev, int)

@@ -139,11 +139,12 @@ class MemoryMonitor:
         self._uss_every = max(1, math.ceil(cost / (0.02 * self.interval_s)))
         return uss
 
-    def sample(self) -> dict[str, float]:
+    def sample(self, force_uss: bool = False) -> dict[str, float]:
         """Read every series once, now (the thread calls this; you may too)."""
         row: dict[str, float] = {"t": time.perf_counter() - self._t0}
         row["host"] = float(self._process.memory_info().rss)
-        take_uss = self._uss is True or (self._uss is None and len(self.samples) % self._uss_every == 0)
+        take_uss = force_uss and self._uss is not False
+        take_uss = take_uss or self._uss is True or (self._uss is None and len(self.samples) % self._uss_every == 0)
         row["uss"] = self._read_uss() if take_uss else math.nan
         torch = sys.modules.get("torch")  # never import torch just to read it
         alloc = reserved = math.nan
@@ -165,7 +166,7 @@ class MemoryMonitor:
         if self._thread is None:
             return
         try:
-            row = self.sample()
+            row = self.sample(force_uss=True)
         except Exception as err:
             self.errors.append(f"{type(err).__name__}: {err}")
             return
@@ -260,7 +261,7 @@ class MemoryMonitor:
 
     def _rows_in(self, phase: str | None) -> list[dict[str, float]]:
         with self._lock:
-            rows = list(self.samples)
+            rows = sorted(self.samples, key=lambda r: r["t"])  # phase-edge samples come from the caller's thread
         if phase is None:
             return rows
         spans = [(p.start, p.end if p.end is not None else math.inf) for p in self.phases if p.name == phase]
@@ -306,12 +307,16 @@ class MemoryMonitor:
                 continue
             label, style = styles.get(key, (f"{key} used (nvitop)", "-"))
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label, lw=1.6)
+        last = t[-1] if t else 0.0
         for i, p in enumerate(self.phases):
             colour = _PHASE_COLOURS[i % len(_PHASE_COLOURS)]
-            end = p.end if p.end is not None else (t[-1] if t else p.start)
-            ax.axvspan(p.start, end, color=colour, alpha=0.15, lw=0)
-            ax.text((p.start + end) / 2, 1.0, p.name, transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", fontsize=8, color=colour)
+            end = p.end if p.end is not None else last
+            depth = sum(1 for q in self.phases if q is not p and q.start <= p.start
+                        and end <= (q.end if q.end is not None else last))
+            ax.axvspan(p.start, end, color=colour, alpha=0.15 if depth == 0 else 0.25, lw=0)
+            y = 1.0 if depth == 0 else 0.97 - 0.07 * depth  # nested phases get their label inside the axes
+            ax.text((p.start + end) / 2, y, p.name, transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom" if depth == 0 else "top", fontsize=8, color=colour)
         ax.set_xlabel("seconds")
         ax.set_ylabel("GiB")
         ax.set_ylim(bottom=0)
