@@ -145,8 +145,9 @@ def read_tensor(info: TensorInfo):
 
     with info.file.open("rb") as f:
         f.seek(info.start)
-        buf = bytearray(f.read(info.nbytes))
-    if len(buf) != info.nbytes:
+        buf = bytearray(info.nbytes)  # read straight into one buffer: no second copy
+        got = f.readinto(buf)
+    if got != info.nbytes:
         raise SafetensorsError("truncated", f"{info.file.name}: tensor {info.name!r} is cut short")
     dtype = getattr(torch, TORCH_NAMES[info.dtype])
     if not buf:
