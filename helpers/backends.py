@@ -51,6 +51,17 @@ def _size_kwargs(processor_kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**size_kwargs(lo, hi), **kwargs}
 
 
+def _stamped_random(source: str) -> bool:
+    """True for a folder that a tiny fixture build stamped as random weights (even when given by path)."""
+    from pathlib import Path
+
+    stamp = Path(source) / "fixture-stamp.json"
+    try:
+        return bool(json.loads(stamp.read_text()).get("random_weights")) if stamp.is_file() else False
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 class Backend:
     """What every backend offers: `generate` one request, `generate_batch` many."""
 
@@ -80,7 +91,7 @@ class LocalBackend(Backend):
 
         self.choice = select_model(model_setting)
         self.name = self.choice.spec
-        self.random_weights = self.choice.random_weights
+        self.random_weights = self.choice.random_weights or _stamped_random(self.choice.source)
         self.batch_size = batch_size
         self._kwargs = from_pretrained_kwargs
         self._loaded: tuple[Any, Any] | None = None

@@ -25,7 +25,7 @@ def test_cli_with_a_folder_and_two_images(tiny_moe):
     assert data["visual_tokens"] == [visual_tokens(w, h, max_pixels=256 * 256) for w, h in sizes]
     assert data["new_tokens"] == 3 and data["prompt_tokens"] > sum(data["visual_tokens"])
     assert set(data) >= {"answer", "prompt_tokens", "visual_tokens", "seconds"}
-    assert data["random_weights"] is False  # a folder given by path is not labelled as the tiny fixture
+    assert data["random_weights"] is True  # the tiny fixture stays labelled random when given by path
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path):
