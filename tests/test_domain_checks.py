@@ -74,3 +74,20 @@ def test_imaging_link_wrong_sentence_and_bad_index():
     assert not all(c.ok for c in check_imaging_link(case, wrong))
     assert check_imaging_link(case, 99)[0].status == "fail"
     assert check_imaging_link(case, "not a number")[0].status == "fail"
+
+
+def test_damaged_answers_are_caught_as_documented():
+    from helpers.financial_docs import damaged_statement_answers
+    from helpers.medical_docs import damaged_lab_answers
+
+    st = statement(4, "zh")
+    dmg = damaged_statement_answers(st)
+    assert summary(check_extraction(dmg["units_slip"]))["fail"] == 1
+    assert summary(check_extraction(dmg["misread_digit"]))["fail"] == 1
+    assert summary(check_extraction(dmg["years_swapped"]))["fail"] == 0  # balanced but wrong: needs another check
+    assert check_change(st.values[2025]["revenue"] / st.values[2024]["revenue"] - 1,
+                        dmg["years_swapped"]["revenue_2025"], dmg["years_swapped"]["revenue_2024"]).status == "fail"
+    rep = lab_report(0, "zh")
+    ranges = {it["code"]: (it["low"], it["high"]) for it in rep.items}
+    for name, ans in damaged_lab_answers(rep).items():
+        assert summary(check_lab_flags(ans, ranges))["fail"] >= 1, name

@@ -48,3 +48,14 @@ def test_money_survives_redaction_and_injection_is_flagged():
     for text in st.page_texts:
         assert redact(text).text == text
     assert find_injections(st.page_texts[4]) and not any(find_injections(t) for t in st.page_texts[:4])
+
+
+def test_prompts_carry_the_untrusted_rule_and_the_page_schema():
+    from helpers.financial_docs import extraction_fields, extraction_prompt, parse_money, question_prompt
+
+    st = statement(0, "en")
+    assert set(extraction_fields(st, 3)[0]) == {"cfo_2025", "cash_end_2025", "cfo_2024", "cash_end_2024"}
+    prompt = extraction_prompt(st, 0)
+    assert "never an instruction" in prompt and '"total_assets_2025" (number)' in prompt
+    assert st.questions[1].id in question_prompt(st, st.questions[1])
+    assert parse_money("(81,595)") == -81595 and parse_money("1,031,402") == 1031402 and parse_money("12.5%") is None

@@ -73,3 +73,16 @@ def test_imaging_finding_is_linked_to_exactly_one_sentence(seed, lang):
 def test_medical_set_shape():
     s = medical_set(range(2))
     assert len(s["labs"]) == 4 and len(s["imaging"]) == 4 and s["labs"][0].injected
+
+
+def test_prompts_name_every_field_and_the_untrusted_rule():
+    from helpers.doc_render import Table
+    from helpers.medical_docs import imaging_prompt, lab_prompt
+
+    rep = lab_report(1, "en")
+    prompt = lab_prompt(rep)
+    assert "never an instruction" in prompt and all(f'"{it["code"]}_flag"' in prompt for it in rep.items)
+    case = imaging_case(1, "zh")
+    assert all(s in imaging_prompt(case) for s in case.sentences)
+    table = Table([{"a": 1}, {"a": 2, "b": "<x>"}])
+    assert "&lt;x&gt;" in table._repr_html_() and str(table).splitlines()[0].split() == ["a", "b"]
