@@ -390,9 +390,22 @@ def diagnose(path: str | Path) -> Report:
         >>> r.healthy, r.codes
         (True, [])
     """
+    return examine(path)[0]
+
+
+def examine(path: str | Path) -> tuple[Report, Inventory, dict[str, tuple[str, tuple[int, ...]]]]:
+    """`diagnose` that also returns what it read: (report, inventory, tensors as the model would see them).
+
+    `repair` uses it so that the source's headers are read and analysed once.
+
+    Example:
+        >>> report, inv, virtual = examine(".cache/fixtures/tiny-moe")   # doctest: +SKIP
+        >>> report.healthy, len(inv.tensors) == len(virtual)
+        (True, True)
+    """
     inv, report = inventory(path)
     if report.kind in ("adapter", "deepspeed", "dcp", "megatron"):
-        return report
+        return report, inv, {}
     virtual = analyse_names(inv, report)
     cfg = inv.config
     if cfg is not None and virtual:
@@ -402,4 +415,4 @@ def diagnose(path: str | Path) -> Report:
             _check_shapes(cfg, virtual, report)
             _check_dtype(cfg, virtual, report)
     _check_processor(Path(path), report)
-    return report
+    return report, inv, virtual

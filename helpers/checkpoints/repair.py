@@ -25,9 +25,9 @@ from helpers.errors import WorkbookError
 
 from . import config_checks as cc
 from . import keys as K
-from .doctor import INDEX, PROCESSOR_FILES, analyse_names, diagnose, inventory
+from .doctor import INDEX, PROCESSOR_FILES, diagnose, examine
 from .report import Report
-from .safetensors_io import ShardWriter, read_tensor
+from .safetensors_io import DTYPE_BYTES, ShardWriter, read_tensor
 
 SKIP_SUFFIXES = (".safetensors", ".bin", ".py", ".pt", ".pth")
 SKIP_NAMES = {INDEX, "pytorch_model.bin.index.json", "config.json"}
@@ -48,6 +48,7 @@ class RepairResult:
     seconds: float
     max_abs_diff: float | None = None
     actions: list[str] = field(default_factory=list)
+    timeline: list[tuple[str, float, float]] = field(default_factory=list)  # (phase, start, end) perf_counter
 
     @property
     def verified(self) -> bool:
@@ -80,7 +81,10 @@ def _fix_config(cfg: dict[str, Any], report: Report, virtual: dict, actions: lis
 
 
 def _plan(inv, report: Report, expert_layout: str | None) -> list[tuple[str, Any]]:
-    """[(output name, producer() -> tensor)] in source order; per-expert groups fused in place."""
+    """[(output name, producer() -> tensor or TensorInfo)] in source order; per-expert groups fused in place.
+
+    A safetensors tensor whose bytes need no change (renamed only) is produced as its TensorInfo: the
+    writer copies that byte range from the source file without reading it into Python."""
     import torch
 
     def load(name):
@@ -106,17 +110,31 @@ def _plan(inv, report: Report, expert_layout: str | None) -> list[tuple[str, Any
             n = len(projs["gate_proj"])
 
             def gate_up(projs=projs, n=n):
-                rows = [torch.cat([load(by_norm[projs["gate_proj"][e]]), load(by_norm[projs["up_proj"][e]])], 0)
-                        for e in range(n)]  # fmt: skip
-                return finish(torch.stack(rows))
+                first = load(by_norm[projs["gate_proj"][0]])
+                i = first.shape[0]
+                out = torch.empty((n, 2 * i, *first.shape[1:]), dtype=first.dtype)  # filled expert by expert
+                for e in range(n):
+                    out[e, :i] = first if e == 0 else load(by_norm[projs["gate_proj"][e]])
+                    out[e, i:] = load(by_norm[projs["up_proj"][e]])
+                return finish(out)
 
             def down(projs=projs, n=n):
-                return finish(torch.stack([load(by_norm[projs["down_proj"][e]]) for e in range(n)]))
+                first = load(by_norm[projs["down_proj"][0]])
+                out = torch.empty((n, *first.shape), dtype=first.dtype)
+                for e in range(n):
+                    out[e] = first if e == 0 else load(by_norm[projs["down_proj"][e]])
+                return finish(out)
 
             gu, dn = K.fused_names(group)
             plan += [(gu, gate_up), (dn, down)]
             continue
         transpose = expert_layout == "release" and K.FUSED.match(norm)
+
+        info = inv.tensors.get(src)
+        if info is not None and not transpose and (cast is None or info.dtype not in TORCH_DTYPES
+                                                   or info.dtype == want):
+            plan.append((norm, lambda info=info: info))  # raw byte range: same bytes, new name/shard
+            continue
 
         def produce(src=src, transpose=transpose):
             t = load(src)
@@ -126,11 +144,8 @@ def _plan(inv, report: Report, expert_layout: str | None) -> list[tuple[str, Any
     return plan
 
 
-def _specs(plan, inv, report, expert_layout) -> list[tuple[str, str, tuple[int, ...], int]]:
+def _specs(plan, inv, virtual, report, expert_layout) -> list[tuple[str, str, tuple[int, ...], int]]:
     """Output (name, dtype, shape, nbytes) without reading data: from the analysed virtual tensors."""
-    from .safetensors_io import DTYPE_BYTES
-
-    virtual = analyse_names(inv, Report(path=str(inv.folder)))
     want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") or report.has("dtype-mixed") else None
     out = []
     for name, _ in plan:
@@ -165,8 +180,10 @@ def repair(
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    timeline: list[tuple[str, float, float]] = []
     src, dst = Path(src), Path(dst)
-    before = diagnose(src)
+    before, inv, virtual = examine(src)  # headers read and analysed once, reused below
+    timeline.append(("diagnose", start, time.perf_counter()))
     blocking = [f for f in before.findings if f.severity in ("error", "warning") and not f.repairable]
     if blocking:
         raise RepairError(f"cannot repair {src}: " + "; ".join(f"{f.code} ({f.fix})" for f in blocking))
@@ -177,8 +194,6 @@ def repair(
     if dst.exists():
         raise RepairError(f"{dst} already exists: choose a new folder (repair never overwrites)")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    inv, _ = inventory(src)
-    virtual = analyse_names(inv, Report(path=str(src)))
     actions: list[str] = [f"fix {f.code}" for f in before.findings if f.severity != "info"]
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
     try:
@@ -193,7 +208,7 @@ def repair(
                     shutil.copyfile(Path(base) / name, tmp / name)
                     actions.append(f"copied {name} from base")
         plan = _plan(inv, before, expert_layout)
-        specs = _specs(plan, inv, before, expert_layout)
+        specs = _specs(plan, inv, virtual, before, expert_layout)
         limit = max_shard_bytes or max(inv.largest_file, 1 << 20)
         shards: list[list[int]] = [[]]
         size = 0
@@ -215,10 +230,12 @@ def repair(
                     written += specs[i][3]
                     bar.update(1)
             except BaseException:
-                writer.f.close()
+                writer.abort()
                 raise
             writer.close()
         bar.close()
+        t_check = time.perf_counter()
+        timeline.append(("rewrite", timeline[-1][2], t_check))
         index = {"metadata": {"total_size": written}, "weight_map": dict(sorted(weight_map.items()))}
         (tmp / INDEX).write_text(json.dumps(index, indent=2) + "\n")
         after = diagnose(tmp)
@@ -227,14 +244,17 @@ def repair(
         left = [f.code for f in after.findings if f.severity != "info" and f.code not in resolved]
         if left:
             raise RepairError(f"the repaired copy still has problems: {left}")
+        t_verify = time.perf_counter()
+        timeline.append(("check", t_check, t_verify))
         diff = _verify(tmp, reference) if verify_load else None
+        timeline.append(("verify", t_verify, time.perf_counter()))
         if diff not in (None, 0.0):
             raise RepairError(f"repaired logits differ from the reference by {diff:.3g}: not repaired")
         tmp.rename(dst)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return RepairResult(dst, before, after, len(plan), written, time.perf_counter() - start, diff, actions)
+    return RepairResult(dst, before, after, len(plan), written, time.perf_counter() - start, diff, actions, timeline)
 
 
 def _verify(folder: Path, reference: str | Path | None) -> float | None:

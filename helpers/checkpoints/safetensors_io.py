@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,16 +144,19 @@ def read_tensor(info: TensorInfo):
     """Read one tensor's bytes (nothing else) into a CPU torch tensor."""
     import torch
 
-    with info.file.open("rb") as f:
-        f.seek(info.start)
-        buf = bytearray(info.nbytes)  # read straight into one buffer: no second copy
-        got = f.readinto(buf)
-    if got != info.nbytes:
-        raise SafetensorsError("truncated", f"{info.file.name}: tensor {info.name!r} is cut short")
     dtype = getattr(torch, TORCH_NAMES[info.dtype])
-    if not buf:
+    if not info.nbytes:
         return torch.empty(info.shape, dtype=dtype)
-    return torch.frombuffer(buf, dtype=dtype).reshape(info.shape)
+    out = torch.empty(info.nbytes, dtype=torch.uint8)  # read straight into the tensor: no zero-fill, no 2nd copy
+    with info.file.open("rb", buffering=0) as f:
+        f.seek(info.start)
+        view, got = memoryview(out.numpy()), 0
+        while got < info.nbytes:
+            n = f.readinto(view[got:])
+            if not n:
+                raise SafetensorsError("truncated", f"{info.file.name}: tensor {info.name!r} is cut short")
+            got += n
+    return out.view(dtype).reshape(info.shape)
 
 
 def st_dtype(torch_dtype) -> str:
@@ -164,6 +168,9 @@ def st_dtype(torch_dtype) -> str:
 class ShardWriter:
     """Write one safetensors file tensor by tensor: declare (name, dtype, shape) first, then `write` each
     tensor in the same order. Only one tensor is held at a time.
+
+    `write` takes a torch tensor, or a `TensorInfo` whose bytes need no change: those are copied as a raw
+    byte range from the source file (`os.copy_file_range`, in the kernel, like `cp`), never through torch.
 
     Example:
         >>> w = ShardWriter(path, [("a", "BF16", (2, 3))], {"format": "pt"})   # doctest: +SKIP
@@ -182,20 +189,63 @@ class ShardWriter:
         raw = json.dumps(doc, separators=(",", ":")).encode()
         raw += b" " * (-len(raw) % 8)
         self.path = Path(path)
-        self.f = self.path.open("wb")
-        self.f.write(struct.pack("<Q", len(raw)) + raw)
+        self.f = self.path.open("wb", buffering=0)  # unbuffered: large writes go straight to the kernel
+        self._sources: dict[Path, object] = {}
+        self._kernel_copy = hasattr(os, "copy_file_range")
+        self._write_all(memoryview(struct.pack("<Q", len(raw)) + raw))
         self.next = 0
+
+    def _write_all(self, view: memoryview) -> None:
+        while view:
+            view = view[self.f.write(view):]
 
     def write(self, name: str, tensor) -> None:
         exp_name, dtype, shape, n = self.order[self.next]
+        if isinstance(tensor, TensorInfo):
+            if name != exp_name or tensor.shape != shape or tensor.dtype != dtype:
+                raise ValueError(f"expected {exp_name} {dtype} {shape}, got {name} {tensor.dtype} {tensor.shape}")
+            self._copy_range(tensor)
+            self.next += 1
+            return
         if name != exp_name or tuple(tensor.shape) != shape or st_dtype(tensor.dtype) != dtype:
             raise ValueError(f"expected {exp_name} {dtype} {shape}, got {name} {tensor.dtype} {tuple(tensor.shape)}")
         t = tensor.contiguous()
         if n:
-            self.f.write(memoryview(t.view(-1).view(__import__("torch").uint8).numpy()))
+            self._write_all(memoryview(t.view(-1).view(__import__("torch").uint8).numpy()))
         self.next += 1
 
-    def close(self) -> None:
+    def _copy_range(self, info: TensorInfo) -> None:
+        src = self._sources.get(info.file)
+        if src is None:
+            src = self._sources[info.file] = info.file.open("rb", buffering=0)
+        offset, left = info.start, info.nbytes
+        while left and self._kernel_copy:
+            try:
+                got = os.copy_file_range(src.fileno(), self.f.fileno(), left, offset)
+            except OSError:  # e.g. EXDEV on an older kernel, or a file system without it: plain reads below
+                self._kernel_copy = False
+                break
+            if not got:
+                raise SafetensorsError("truncated", f"{info.file.name}: tensor {info.name!r} is cut short")
+            offset, left = offset + got, left - got
+        if left:
+            src.seek(offset)
+            buf = memoryview(bytearray(min(left, 1 << 24)))
+            while left:
+                got = src.readinto(buf[: min(left, len(buf))])
+                if not got:
+                    raise SafetensorsError("truncated", f"{info.file.name}: tensor {info.name!r} is cut short")
+                self._write_all(buf[:got])
+                left -= got
+
+    def abort(self) -> None:
+        """Close the files without the completeness check (the caller removes the partial file)."""
+        for f in self._sources.values():
+            f.close()
+        self._sources.clear()
         self.f.close()
+
+    def close(self) -> None:
+        self.abort()
         if self.next != len(self.order):
             raise ValueError(f"{self.path.name}: {len(self.order) - self.next} declared tensors were not written")
