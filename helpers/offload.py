@@ -1,0 +1,269 @@
+"""Offload really run, and quantisation coverage really measured on the meta model.
+
+`offload_sweep` loads one random-weight checkpoint several times through `from_pretrained(device_map="auto",
+max_memory=…, offload_folder=…)`, each time with a smaller budget on the main device, and times greedy
+decoding: on a GPU machine the overflow goes to the CPU, on a CPU-only machine (no GPU to offload from)
+it goes to disk — accelerate's hooks then read those layers back for every forward pass.
+
+`quantisation_coverage` asks each quantiser of Transformers to prepare the meta 30B exactly as
+`from_pretrained(quantization_config=…)` would (`AutoHfQuantizer.preprocess_model`), then counts which
+bytes sit in replaced modules: bitsandbytes replaces `nn.Linear` only, so the fused 3-D experts stay bf16.
+
+Example:
+    >>> rows = quantisation_coverage("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
+    >>> [(r.method, round(r.converted_fraction, 2)) for r in rows]   # doctest: +SKIP
+    [('bitsandbytes 4-bit', 0.05), ('bitsandbytes 8-bit', 0.05), ('fp8 (fine-grained)', 0.97)]
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers.errors import WorkbookError
+
+GIB = 2**30
+
+# A MoE of the real class, big enough that offloaded layers cost measurable time (~0.6 GiB bf16).
+OFFLOAD_TEXT = {"hidden_size": 512, "moe_intermediate_size": 768, "intermediate_size": 1536, "num_hidden_layers": 8,
+                "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 64, "num_experts": 16,
+                "num_experts_per_tok": 2}
+
+
+def build_offload_checkpoint(dest: Path | None = None) -> Path:
+    """Build once (cached) a random-weight Qwen3-VL-MoE checkpoint of ~0.6 GiB; RANDOM weights, noise output."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from helpers.fixtures import build_processor, tiny_config_dict
+    from helpers.paths import CACHE_DIR
+
+    dest = Path(dest) if dest else CACHE_DIR / "offload" / "moe-offload"
+    if (dest / "done").exists():
+        return dest
+    cfg = tiny_config_dict("tiny-moe")
+    cfg["text_config"].update(OFFLOAD_TEXT)
+    cfg["text_config"]["rope_scaling"]["mrope_section"] = [12, 10, 10]  # half of head_dim 64
+    cfg["vision_config"]["out_hidden_size"] = OFFLOAD_TEXT["hidden_size"]
+    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".moe-offload-", dir=dest.parent))
+    try:
+        torch.manual_seed(0)
+        model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+        model.save_pretrained(tmp, max_shard_size="200MB")
+        build_processor().save_pretrained(tmp)
+        (tmp / "done").write_text("random weights\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+@dataclass
+class OffloadRun:
+    """One load + decode with part of the model offloaded."""
+
+    budget_bytes: int | None
+    main_device: str
+    offload_device: str
+    bytes_by_device: dict[str, int]
+    offloaded_fraction: float
+    load_seconds: float
+    new_tokens: int
+    decode_seconds: float
+    peak_host_bytes: int
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.new_tokens / self.decode_seconds if self.decode_seconds else 0.0
+
+
+def _bytes_by_device(model: Any) -> dict[str, int]:
+    from helpers.device_maps import bytes_per_device
+
+    dm = getattr(model, "hf_device_map", None) or {"": "cpu"}
+    return {str(k): v for k, v in bytes_per_device(model, dm).items()}
+
+
+def offload_run(source: str, budget_bytes: int | None, offload_folder: str | Path, new_tokens: int = 8,
+                prompt_tokens: int = 32, monitor: Any = None, repeats: int = 3) -> OffloadRun:
+    """Load with `budget_bytes` on the main device (GPU 0, or the CPU when there is no GPU) and decode greedily.
+
+    The prompt is random token ids (the weights are random too): this measures speed, not answers.
+    Decoding is timed `repeats` times after a warm-up; the median counts (the machine may be shared).
+    """
+    import torch
+
+    from helpers.loading import load_strict
+    from helpers.monitor import MemoryMonitor
+
+    gpu = torch.cuda.is_available()
+    main, spill = ("0", "cpu") if gpu else ("cpu", "disk")
+    max_memory = None
+    if budget_bytes is not None:
+        max_memory = {0: budget_bytes, "cpu": 64 * GIB} if gpu else {"cpu": budget_bytes}
+    own = monitor is None
+    mon = MemoryMonitor(interval_s=0.05, live=False) if own else monitor
+    if own:
+        mon.start()
+    try:
+        with mon.phase("load"):
+            start = time.perf_counter()
+            kwargs = {"device_map": "auto", "offload_folder": str(offload_folder)}
+            if max_memory:
+                kwargs["max_memory"] = max_memory
+            model, _ = load_strict(source, **kwargs)
+            load_seconds = time.perf_counter() - start
+        ids = torch.randint(0, 150_000, (1, prompt_tokens), generator=torch.Generator().manual_seed(0))
+        ids = ids.to("cuda:0" if gpu else "cpu")
+        with torch.inference_mode():
+            model.generate(input_ids=ids, max_new_tokens=2, min_new_tokens=2, do_sample=False)  # warm-up
+            times = []
+            with mon.phase("decode"):
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    out = model.generate(input_ids=ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                         do_sample=False)
+                    if gpu:
+                        torch.cuda.synchronize()
+                    times.append(time.perf_counter() - start)
+            decode_seconds = statistics.median(times)
+        by_device = _bytes_by_device(model)
+        del model
+    finally:
+        if own:
+            mon.stop()
+    total = sum(by_device.values())
+    off = sum(v for k, v in by_device.items() if k != main)
+    return OffloadRun(budget_bytes, main, spill, by_device, off / max(total, 1), load_seconds,
+                      int(out.shape[1] - ids.shape[1]), decode_seconds, mon.peak_bytes("host"))
+
+
+def offload_sweep(source: str, fractions: list[float], new_tokens: int = 8, monitor: Any = None) -> list[OffloadRun]:
+    """Runs with the main device given `fraction` × model bytes (1.0 = no budget: nothing offloaded).
+
+    Each run gets a fresh offload folder under a temporary directory, removed afterwards.
+    """
+    from helpers.anatomy import read_anatomy
+
+    total = read_anatomy(source).total_bytes
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="offload-") as tmp:
+        for i, frac in enumerate(fractions):
+            budget = None if frac >= 1.0 else int(total * frac)
+            runs.append(offload_run(source, budget, Path(tmp) / f"run{i}", new_tokens, monitor=monitor))
+    return runs
+
+
+def offload_figure(runs: list[OffloadRun], title: str = "decode speed against the share offloaded"):
+    """Tokens/s against the fraction of weight bytes off the main device."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.5, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    xs = [r.offloaded_fraction * 100 for r in runs]
+    ax.plot(xs, [r.tokens_per_s for r in runs], "o-", color="#4c72b0")
+    for r, x in zip(runs, xs, strict=True):
+        ax.annotate(f"{r.tokens_per_s:.1f}", (x, r.tokens_per_s), textcoords="offset points", xytext=(0, 6),
+                    ha="center", fontsize=8)
+    spill = runs[0].offload_device if runs else "?"
+    ax.set_xlabel(f"% of weight bytes offloaded to {spill}")
+    ax.set_ylabel("decode tokens / s")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+# --- quantisation coverage ---------------------------------------------------------------------------
+@dataclass
+class QuantCoverage:
+    """Which bytes one quantisation method converts, measured on the meta model."""
+
+    method: str
+    total_bytes: int
+    converted_bytes: int
+    bytes_per_param: float
+    kept: dict[str, int] = field(default_factory=dict)  # module class -> bf16 bytes left unconverted
+    converted_modules: dict[str, int] = field(default_factory=dict)  # new class -> count
+
+    @property
+    def converted_fraction(self) -> float:
+        return self.converted_bytes / max(self.total_bytes, 1)
+
+    def weights_bytes(self) -> int:
+        """Weight bytes after quantisation (scales and statistics not counted: a few % of converted bytes)."""
+        return int(self.converted_bytes / 2 * self.bytes_per_param) + (self.total_bytes - self.converted_bytes)
+
+
+def _quant_configs() -> list[tuple[str, Any, float]]:
+    from transformers import BitsAndBytesConfig, FineGrainedFP8Config
+
+    return [
+        ("bitsandbytes 4-bit", BitsAndBytesConfig(load_in_4bit=True), 0.5),
+        ("bitsandbytes 8-bit", BitsAndBytesConfig(load_in_8bit=True), 1.0),
+        ("fp8 (fine-grained)", FineGrainedFP8Config(), 1.0),
+    ]
+
+
+def _param_bytes(module: Any) -> int:
+    return sum(p.numel() * 2 for p in module.parameters(recurse=True))  # bf16, as the release stores them
+
+
+def quantisation_coverage(config: str | Path) -> list[QuantCoverage]:
+    """For each method, let Transformers' own quantiser rewrite a fresh meta model and count what it replaced."""
+    from transformers.quantizers import AutoHfQuantizer
+
+    from helpers.anatomy import meta_model
+
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)  # "pip install kernels" hint
+    rows = []
+    for method, qconfig, per_param in _quant_configs():
+        model = meta_model(config)
+        before = {name: type(mod) for name, mod in model.named_modules()}
+        sizes = {name: _param_bytes(mod) for name, mod in model.named_modules()}
+        total = sizes[""]
+        try:
+            quantizer = AutoHfQuantizer.from_config(qconfig, pre_quantized=False)
+            quantizer.preprocess_model(model, device_map=None, keep_in_fp32_modules=[])
+        except Exception as err:
+            raise WorkbookError(f"{method}: Transformers could not prepare the model ({type(err).__name__}: "
+                                f"{str(err).splitlines()[0]}); check the installed quantisation packages") from None
+        after = dict(model.named_modules())
+        replaced = [n for n, cls in before.items() if n in after and type(after[n]) is not cls]
+        top = [n for n in replaced if not any(n.startswith(o + ".") for o in replaced if o != n)]
+        converted = sum(sizes[n] for n in top)
+        new_classes: dict[str, int] = {}
+        for n in top:
+            new_classes[type(after[n]).__name__] = new_classes.get(type(after[n]).__name__, 0) + 1
+        kept: dict[str, int] = {}
+        for n, cls in before.items():
+            mod = after.get(n)
+            if mod is None or n in replaced or any(n.startswith(t + ".") for t in top):
+                continue
+            own = sum(p.numel() * 2 for p in mod.parameters(recurse=False))
+            if own:
+                kept[cls.__name__] = kept.get(cls.__name__, 0) + own
+        rows.append(QuantCoverage(method, total, converted, per_param,
+                                  dict(sorted(kept.items(), key=lambda kv: -kv[1])), new_classes))
+    return rows
+
+
+def coverage_table(rows: list[QuantCoverage]) -> str:
+    """Text table: method, converted share, weight GiB after, the biggest thing left in bf16."""
+    lines = [f"{'method':<20} {'converted':>9} {'weights GiB':>11}  largest part left in bf16"]
+    for r in rows:
+        big = next(iter(r.kept.items()), ("-", 0))
+        lines.append(f"{r.method:<20} {r.converted_fraction:>9.1%} {r.weights_bytes() / GIB:>11.1f}  "
+                     f"{big[0]} ({big[1] / GIB:.1f} GiB)")
+    return "\n".join(lines)
