@@ -1,10 +1,12 @@
 """Estimator accuracy on CPU: predicted vs measured process memory, per term, for real-architecture variants.
 
 Each case is a random-weight Qwen3-VL (MoE or dense) built with the real classes and saved with
-`save_pretrained`. A fresh subprocess per case (so ru_maxrss is that case's own peak) imports the
-stack (measured baseline = overhead term), loads with `AutoModelForImageTextToText.from_pretrained`
-and reads every parameter (weights term = RSS after load - baseline), then runs `generate` with
-0-4 images (peak term = ru_maxrss at the end; activations+KV = peak - RSS after load).
+`save_pretrained`. A fresh subprocess per case imports the stack and builds the processor; its RSS then
+is the measured baseline, passed to the estimator as `overhead_bytes` (no calibrated constant). VmHWM is
+reset there, so the measured peak is this job's own high-water mark (load, then prepare inputs, then
+`generate`, the order of helpers.inference). Weights: the bytes of the unique parameter/buffer storages
+after every parameter was read (the 1% target), with the process RSS growth from load printed for
+reference. "job" = peak - baseline - weights (inputs, KV, activations, loader and allocator transients).
 The estimate for the same job comes from `helpers.memory.estimate_peak_memory(device="cpu")`.
 
 Run: ``python benchmarks/estimator_accuracy.py [--quick]``; last line ``RESULT {json}``.
@@ -54,7 +56,7 @@ VARIANTS = {
 # (variant, text words, images as (w, h) list, new tokens)
 FULL = [("tiny-moe", 200, [], 8), ("tiny-moe", 1500, [(2480, 3508)] * 2, 8), ("tiny-dense", 800, [(1024, 768)] * 4, 8),
         ("moe-120M", 3000, [(1240, 1754)], 8), ("moe-1B", 300, [], 8), ("moe-1B", 2000, [(1240, 1754)] * 2, 8),
-        ("dense-1B", 500, [(640, 480)], 8), ("dense-1B", 3000, [(1240, 1754)] * 4, 8)]
+        ("dense-1B", 500, [(640, 480)], 8), ("dense-1B", 1500, [(1240, 1754)] * 2, 8)]
 QUICK = [("tiny-moe", 200, [], 4), ("tiny-moe", 800, [(1240, 1754)] * 2, 4), ("moe-120M", 1500, [(1024, 768)], 4)]
 
 
@@ -88,10 +90,9 @@ def checkpoint(name: str) -> Path:
 
 
 CHILD = r"""
-import json, sys, threading, time
+import json, re, sys, threading, time
 import psutil, torch
 from PIL import Image
-import transformers
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration  # import code first
 from helpers.inference import prepare_inputs
@@ -99,32 +100,31 @@ torch.set_num_threads(2)
 folder, words, images, new = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
 proc = psutil.Process()
 rss = lambda: proc.memory_info().rss
+def hwm():  # peak RSS since the last reset (VmHWM), bytes
+    return int(re.search(r"VmHWM:\s+(\d+)", open("/proc/self/status").read()).group(1)) * 1024
 processor = AutoProcessor.from_pretrained(folder)
-imgs = [Image.effect_noise((w, h), 64).convert("RGB") for w, h in images]
-inputs = prepare_inputs(processor, imgs, " ".join(["word"] * words))
-warm = prepare_inputs(processor, [], "hi")
-base = rss()
+base = rss()  # measured overhead: interpreter + torch + transformers + processor, before the job
+open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM: from here on it is this job's peak
 model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.bfloat16).eval()
 with torch.no_grad():
     touched = sum(float(p.float().sum()) for p in model.parameters())  # materialise every mmapped weight
-after_load = rss()
-with torch.inference_mode():  # runtime warm-up (kernels, thread pools): counted as overhead, not activations
-    model.generate(**warm, max_new_tokens=2, do_sample=False)
-after_warm = rss()
-peak = [after_warm]
-stop = threading.Event()
-def sample():
-    while not stop.is_set():
-        peak[0] = max(peak[0], rss()); time.sleep(0.001)
-th = threading.Thread(target=sample, daemon=True); th.start()
+storages = {}
+for t in list(model.parameters()) + list(model.buffers()):
+    if t.device.type != "meta":
+        s = t.untyped_storage(); storages[s.data_ptr()] = s.nbytes()
+after_load, peak_load = rss(), hwm()
+imgs = [Image.effect_noise((w, h), 64).convert("RGB") for w, h in images]
+inputs = prepare_inputs(processor, imgs, " ".join(["word"] * words))
+after_prepare, peak_prepare = rss(), hwm()
 t = time.perf_counter()
 with torch.inference_mode():
     out = model.generate(**inputs, max_new_tokens=new, min_new_tokens=new, do_sample=False)
 seconds = time.perf_counter() - t
-stop.set(); th.join()
 grid = inputs.get("image_grid_thw")
 vis = [int(r.prod()) // 4 for r in grid] if grid is not None else []
-print(json.dumps({"base": base, "after_load": after_load, "after_warm": after_warm, "peak": max(peak[0], rss()),
+print(json.dumps({"base": base, "storage": sum(storages.values()), "after_load": after_load, "peak_load": peak_load,
+                  "after_prepare": after_prepare, "peak_prepare": peak_prepare, "peak": hwm(),
+                  "input_bytes": sum(v.nelement() * v.element_size() for v in inputs.values() if hasattr(v, "nelement")),
                   "prompt": int(inputs["input_ids"].shape[1]), "visual": vis,
                   "new": int(out.shape[1] - inputs["input_ids"].shape[1]), "seconds": seconds}))
 """
@@ -143,13 +143,16 @@ def run_case(name: str, words: int, images: list, new: int) -> dict:
     m = json.loads(res.stdout.strip().splitlines()[-1])
     cfg = variant_config(name)
     context = m["prompt"] - sum(m["visual"]) + m["new"]
-    est = estimate_peak_memory(cfg, "bfloat16", context, 1, [tuple(s) for s in images], device="cpu")
-    meas = {"overhead": m["base"] + m["after_warm"] - m["after_load"], "weights": m["after_load"] - m["base"],
-            "kv+act": max(m["peak"] - m["after_warm"], 0), "peak": m["peak"]}
-    pred = {"overhead": est.overhead_bytes, "weights": est.weights_bytes,
-            "kv+act": est.kv_cache_bytes + est.activation_bytes, "peak": est.peak_bytes}
+    est = estimate_peak_memory(cfg, "bfloat16", context, 1, [tuple(s) for s in images], device="cpu",
+                               overhead_bytes=m["base"])  # the measured baseline, not a calibrated constant
+    meas = {"weights": m["storage"], "job": m["peak"] - m["base"] - m["storage"], "peak": m["peak"]}
+    pred = {"weights": est.weights_bytes, "job": est.peak_bytes - est.weights_bytes - m["base"],
+            "peak": est.peak_bytes}
     return {"case": f"{name} {len(images)}img {m['prompt']}tok", "params": census(cfg).total_params,
-            "visual": m["visual"], "visual_ok": m["visual"] == est.visual_tokens,
+            "visual": m["visual"], "visual_ok": m["visual"] == est.visual_tokens, "base": m["base"],
+            "load_rss": m["after_load"] - m["base"], "inputs": m["input_bytes"], "pred_inputs": est.input_bytes,
+            "phase": "load" if m["peak_load"] == m["peak"] else "prepare" if m["peak_prepare"] == m["peak"]
+            else "generate",  # VmHWM is cumulative: the first phase that reached the final peak set it
             "measured": meas, "predicted": pred,
             "err": {k: (pred[k] - meas[k]) / meas[k] if meas[k] else None for k in meas},
             "seconds": m["seconds"]}
@@ -161,13 +164,18 @@ def main() -> None:
     args = ap.parse_args()
     start = time.perf_counter()
     rows = [run_case(*case) for case in (QUICK if args.quick else FULL)]
-    print(f"{'case':32s} {'params':>8s} | {'term':8s} {'pred MiB':>9s} {'meas MiB':>9s} {'err':>7s}")
+    print(f"{'case':30s} {'params':>7s} {'baseline':>8s} {'peak in':>8s} | {'term':7s} {'pred MiB':>9s} "
+          f"{'meas MiB':>9s} {'err':>7s}")
     for r in rows:
-        for k in ("weights", "kv+act", "overhead", "peak"):
+        for i, k in enumerate(("weights", "job", "peak")):
             e = r["err"][k]
-            print(f"{r['case'] if k == 'weights' else '':32s} {r['params'] / 1e6 if k == 'weights' else 0:8.1f} | "
-                  f"{k:8s} {r['predicted'][k] / MIB:9.1f} {r['measured'][k] / MIB:9.1f} "
+            head = (f"{r['case']:30s} {r['params'] / 1e6:6.1f}M {r['base'] / MIB:8.0f} {r['phase']:>8s}" if i == 0
+                    else " " * 57)
+            print(f"{head} | {k:7s} {r['predicted'][k] / MIB:9.1f} {r['measured'][k] / MIB:9.1f} "
                   f"{'' if e is None else f'{100 * e:+6.1f}%'}")
+        print(f"{'':57s}   (load RSS growth {r['load_rss'] / MIB:.1f} MiB vs storage "
+              f"{r['measured']['weights'] / MIB:.1f}; inputs {r['inputs'] / MIB:.1f} MiB, predicted "
+              f"{r['pred_inputs'] / MIB:.1f})")
     w = [abs(r["err"]["weights"]) for r in rows]
     p = [abs(r["err"]["peak"]) for r in rows]
     result = {"cases": len(rows), "median_abs_weights_err": round(statistics.median(w), 4),

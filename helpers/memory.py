@@ -9,15 +9,21 @@ Terms (all bytes; every assumption is a named, overridable argument):
   the dense MLP), or of one decode step, whichever is larger. `attn_implementation="sdpa"` (the
   default Transformers picks) keeps attention O(S); "eager" adds heads x S^2 scores. `generate`
   computes logits for the last token only.
+- inputs: the processor's tensors (fp32 pixel_values, int64 ids/masks) stay alive through `generate`;
+  they are added to, not maxed with, the activations. On "cpu" the image processor's own working set
+  (two more fp32 copies) and the loader's transient (mmapped checkpoint pages + materialised copies,
+  2 x weights) are further candidates for the peak.
 - overhead: `overhead_bytes`, default 1 GiB on "cuda" (CUDA context, cuBLAS workspace; NVML sees it,
-  `max_memory_allocated` does not) and `CPU_BASELINE_BYTES` on "cpu" (Python + torch + Transformers
-  imported), plus `slack_fraction` of KV + activations for allocator fragmentation.
+  `max_memory_allocated` does not) and `CPU_BASELINE_BYTES` on "cpu" (an assumption: Python + torch +
+  Transformers + processor as measured on this machine; pass your own measured baseline, as
+  benchmarks/estimator_accuracy.py does), plus `slack_fraction` of KV + activations for allocator
+  fragmentation.
 
 Example:
     >>> est = estimate_peak_memory("data/configs/Qwen3-VL-30B-A3B-Instruct.json", context_tokens=32768,
     ...                            images=[(2480, 3508)])
     >>> est.visual_tokens, round(est.kv_cache_bytes / 2**30, 2)
-    ([8580], 3.8)
+    ([8580], 3.79)
 
 CLI: ``python -m helpers.memory --model data/configs/Qwen3-VL-30B-A3B-Instruct.json --context 32768
 --image 2480x3508 --gpus 2xA100-80GB --json``.
@@ -36,7 +42,7 @@ from helpers.errors import WorkbookError, cli_exit
 from helpers.vision_tokens import parse_size, vision_patches, visual_tokens
 
 GIB = 2**30
-CPU_BASELINE_BYTES = 1100 * 2**20  # RSS of python + torch + transformers + processor + first-generate runtime (measured here by benchmarks/estimator_accuracy.py)
+CPU_BASELINE_BYTES = 1100 * 2**20  # assumption: RSS of python + torch + transformers + processor (about 1,054 MiB here)
 CUDA_OVERHEAD_BYTES = 1 * GIB  # CUDA context + cuBLAS workspace; matches data/hardware.json runtime_overhead_gib
 SLACK_FRACTION = 0.05  # allocator fragmentation on KV + activations (an assumption)
 MAX_CONTEXT = 10_000_000
@@ -65,6 +71,8 @@ class MemoryEstimate:
     sequence_tokens: int = 0
     device: str = "cuda"
     attn_implementation: str = "sdpa"
+    input_bytes: int = 0
+    preprocess_bytes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,8 +98,57 @@ def kv_bytes_per_token(config: Any, dtype: str = "bfloat16") -> int:
     return 2 * t["num_hidden_layers"] * t["num_key_value_heads"] * hd * _act_bytes(canonical_dtype(dtype))
 
 
+def input_tensor_bytes(cfg: dict[str, Any], patches: list[int], tokens: int, batch: int = 1) -> int:
+    """Bytes of the processor's output tensors, held for the whole `generate` call.
+
+    pixel_values stay fp32 ([patches, 3 x temporal x patch^2]) until the model casts them; input_ids,
+    attention_mask and mm_token_type_ids are int64 [batch, tokens].
+
+    Example:
+        >>> input_tensor_bytes(load_config_dict("tiny"), [8580], 2300)  # 8580 x 1536 x 4 + 3 x 8 x 2300
+        52770720
+    """
+    v = cfg["vision_config"]
+    pdim = 3 * v["temporal_patch_size"] * v["patch_size"] ** 2
+    return sum(patches) * pdim * 4 + 3 * 8 * batch * tokens
+
+
+def preprocess_bytes(cfg: dict[str, Any], patches: list[int]) -> int:
+    """Host working set of the image processor beyond its final pixel_values (CPU only).
+
+    Qwen2-VL's fast `_preprocess` (which Qwen3-VL uses) converts the resized uint8 stack to fp32,
+    normalises it into a new fp32 tensor, then `patchify` makes a contiguous fp32 copy: while the
+    last copy is written, two fp32 images of the same size are alive besides it.
+
+    Example:
+        >>> preprocess_bytes(load_config_dict("tiny"), [8580]) == 2 * 8580 * 1536 * 4
+        True
+    """
+    v = cfg["vision_config"]
+    return 2 * sum(patches) * 3 * v["temporal_patch_size"] * v["patch_size"] ** 2 * 4
+
+
+def load_transient_bytes(weights_bytes: int) -> int:
+    """Host peak of `from_pretrained` on CPU: the mmapped checkpoint pages plus the materialised copies.
+
+    Example:
+        >>> load_transient_bytes(100)
+        200
+    """
+    return 2 * weights_bytes
+
+
 def vision_activation_bytes(cfg: dict[str, Any], patches: list[int], b: int, attn: str = "sdpa") -> int:
-    """Largest live set while the vision encoder runs on all images' patches at once."""
+    """Largest live set while the vision encoder runs on all images' patches at once.
+
+    Read from Transformers 5.23's Qwen3-VL vision tower. Alive throughout: pixel_values cast to the
+    model dtype, the hidden state, fp32 rotary cos/sin, the interpolation indices/weights and the
+    deepstack features collected so far. The largest transient of: the patch embedding (Conv3d copies
+    its input), the learned position embedding (4 bilinear taps gathered in the model dtype, then
+    multiplied by fp32 weights: [P, 4, hidden] in both dtypes), one block's attention (norm, fused
+    qkv, q and k upcast to fp32 for rotary with their temporaries, per-image sdpa outputs and their
+    concatenation) or MLP (norm, fc1, activation), or a patch merger.
+    """
     if not patches:
         return 0
     v = cfg["vision_config"]
@@ -99,16 +156,17 @@ def vision_activation_bytes(cfg: dict[str, Any], patches: list[int], b: int, att
     pdim = 3 * v["temporal_patch_size"] * v["patch_size"] ** 2
     m2 = v["spatial_merge_size"] ** 2
     out = v["out_hidden_size"]
-    pixels = P * pdim * (4 + b)  # the processor's fp32 pixel_values and their cast
-    hidden = P * Hv * b * 3  # hidden, residual, position embeddings
-    rope = P * (Hv // v["num_heads"]) * 4 * 2  # cos/sin in fp32
-    attn_t = P * Hv * (3 * b + 2 * 4 + b)  # qkv, q/k rotated in fp32, output
-    if attn == "eager":
-        attn_t += v["num_heads"] * max(patches) ** 2 * 4 * 2
-    mlp_t = P * Iv * b * 2
+    hd = Hv // v["num_heads"]
     deepstack = len(v.get("deepstack_visual_indexes", [])) * (P // m2) * out * b
-    merger = (P // m2) * Hv * m2 * b * 2 + (P // m2) * out * b
-    return pixels + hidden + rope + max(attn_t, mlp_t, merger) + deepstack
+    keep = P * pdim * b + P * Hv * b + 2 * P * hd * 4 + P * 4 * (8 + 4) + deepstack
+    embed = P * pdim * b + P * Hv * b
+    pos = P * 4 * Hv * (b + 4) + P * Hv * 4
+    attn_t = 2 * P * Hv * b + 3 * P * Hv * b + 5 * P * Hv * 4 + 2 * P * Hv * b
+    if attn == "eager":
+        attn_t += v["num_heads"] * max(patches) ** 2 * (4 + b)
+    mlp_t = 2 * P * Hv * b + 2 * P * Iv * b
+    merger = 3 * P * Hv * b + (P // m2) * out * b
+    return keep + max(embed, pos, attn_t, mlp_t, merger)
 
 
 def decoder_activation_bytes(cfg: dict[str, Any], tokens: int, batch: int, b: int, attn: str = "sdpa",
@@ -171,6 +229,8 @@ def estimate_peak_memory(
     b = _act_bytes(dtype)
     per_tok = kv_bytes_per_token(cfg, dtype)
     kv = per_tok * seq * batch
+    inputs = input_tensor_bytes(cfg, patches, seq, batch)
+    prep = preprocess_bytes(cfg, patches) if device == "cpu" else 0  # the processor runs on the host
     vis_act = vision_activation_bytes(cfg, patches, b, attn_implementation)
     prefill = max(vis_act, decoder_activation_bytes(cfg, seq, batch, b, attn_implementation, sum(vis)))
     t = cfg["text_config"]
@@ -178,18 +238,20 @@ def estimate_peak_memory(
     decode = decoder_activation_bytes(cfg, 1, batch, b, "sdpa") + 2 * batch * seq * t["num_key_value_heads"] * hd * b
     if attn_implementation == "eager":
         decode += batch * t["num_attention_heads"] * seq * (4 + b)
-    act = max(prefill, decode)
+    act = inputs + max(prefill, decode, prep)  # the processor's tensors stay alive through generate
     if overhead_bytes is None:
         overhead_bytes = CUDA_OVERHEAD_BYTES if device == "cuda" else CPU_BASELINE_BYTES
     overhead = int(overhead_bytes + slack_fraction * (kv + act))
     weights = c.weights_bytes(dtype)
+    if device == "cpu":  # loading maps the safetensors (file pages count in RSS) while tensors materialise
+        act = max(act, load_transient_bytes(weights) - weights - kv)
     return MemoryEstimate(
         model_type=c.model_type, dtype=dtype, context_tokens=context_tokens, batch=batch,
         total_params=c.total_params, active_params=c.active_params, weights_bytes=weights,
         kv_cache_bytes=kv, kv_bytes_per_token=per_tok, activation_bytes=act, prefill_activation_bytes=prefill,
         decode_activation_bytes=decode, vision_activation_bytes=vis_act, overhead_bytes=overhead,
         peak_bytes=weights + kv + act + overhead, visual_tokens=vis, sequence_tokens=seq, device=device,
-        attn_implementation=attn_implementation,
+        attn_implementation=attn_implementation, input_bytes=inputs, preprocess_bytes=prep,
     )
 
 

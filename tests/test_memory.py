@@ -112,3 +112,28 @@ def test_unknown_model_type(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(WorkbookError, match="not a Qwen3-VL type"):
         load_config_dict(tmp_path)
+
+
+def test_input_tensor_bytes_equal_processor_output():
+    from PIL import Image
+
+    from helpers.fixtures import build_processor
+    from helpers.inference import prepare_inputs
+    from helpers.memory import input_tensor_bytes
+    from helpers.vision_tokens import vision_patches
+
+    sizes = [(1240, 1754), (640, 480)]
+    inputs = prepare_inputs(build_processor(), [Image.new("RGB", s) for s in sizes], "word " * 50)
+    held = sum(inputs[k].nelement() * inputs[k].element_size()
+               for k in ("pixel_values", "input_ids", "attention_mask", "mm_token_type_ids"))
+    patches = [vision_patches(w, h) for w, h in sizes]
+    assert input_tensor_bytes(load_config_dict("tiny"), patches, int(inputs["input_ids"].shape[1])) == held
+
+
+def test_cpu_estimate_counts_inputs_and_load_transient():
+    cpu = estimate_peak_memory("tiny", context_tokens=1000, images=[(2480, 3508)], device="cpu", overhead_bytes=0)
+    gpu = estimate_peak_memory("tiny", context_tokens=1000, images=[(2480, 3508)], device="cuda", overhead_bytes=0)
+    assert cpu.input_bytes == gpu.input_bytes > 8580 * 4 * 1536 * 4  # fp32 pixel_values of 34,320 patches
+    assert cpu.activation_bytes >= cpu.input_bytes + cpu.preprocess_bytes and gpu.preprocess_bytes == 0
+    bare = estimate_peak_memory("tiny", context_tokens=16, device="cpu", overhead_bytes=0)
+    assert bare.peak_bytes >= 2 * bare.weights_bytes  # mmapped file pages + materialised copies while loading
