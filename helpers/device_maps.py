@@ -254,7 +254,8 @@ def expand_to_blocks(model: Any, device_map: dict[str, Any]) -> list[tuple[str, 
         return _device_key(dev)
 
     for name in candidates:
-        if sizes.get(name, 0):
+        has_params = next(model.get_submodule(name).parameters(), None) is not None
+        if sizes.get(name, 0) and has_params:  # buffer-only modules (rotary tables) are not drawn
             blocks.append((name, sizes[name], device_of(name)))
     return blocks
 

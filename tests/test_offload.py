@@ -1,0 +1,51 @@
+"""Offload really runs; claim e's real error; quantisation coverage measured with Transformers' quantisers."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from helpers.anatomy import read_anatomy
+from helpers.loading import load_strict
+from helpers.offload import coverage_table, offload_run, offload_sweep, quantisation_coverage
+from helpers.paths import real_config_path
+
+TIGHT = {"device_map": "auto", "max_memory": {"cpu": "20MB"}}
+
+
+def test_moe_disk_offload_needs_a_folder_dense_does_not(tiny_moe, tiny_dense, tmp_path):
+    with pytest.raises(ValueError, match="offload_folder") as err:
+        load_strict(str(tiny_moe), **TIGHT)
+    assert not isinstance(err.value, OSError)  # claim e says IOError: it is not
+    dense, report = load_strict(str(tiny_dense), **TIGHT)
+    assert report.is_clean and "disk" in dense.hf_device_map.values()
+    moe, report = load_strict(str(tiny_moe), offload_folder=str(tmp_path / "off"), **TIGHT)
+    assert report.is_clean and any((tmp_path / "off").iterdir())  # the converted experts were re-saved there
+
+
+def test_offload_run_places_bytes_and_decodes(tiny_moe):
+    total = read_anatomy(tiny_moe).total_bytes
+    with tempfile.TemporaryDirectory() as tmp:
+        run = offload_run(str(tiny_moe), int(total * 0.6), Path(tmp) / "off", new_tokens=3, repeats=1)
+    assert run.new_tokens == 3 and run.tokens_per_s > 0
+    assert run.offloaded_fraction > 0.2 and run.bytes_by_device.get(run.offload_device, 0) > 0
+    assert 0 <= sum(run.bytes_by_device.values()) - total < 4096  # weights + a few rotary buffers
+    before = set(Path(tempfile.gettempdir()).glob("offload-*"))
+    runs = offload_sweep(str(tiny_moe), [1.0, 0.6], new_tokens=2, passes=1)
+    assert runs[0].offloaded_fraction == 0.0 and runs[1].offloaded_fraction > 0
+    assert set(Path(tempfile.gettempdir()).glob("offload-*")) == before  # offload folders removed
+
+
+def test_bitsandbytes_skips_fused_experts_fp8_converts_them():
+    rows = {r.method: r for r in quantisation_coverage(real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct"))}
+    bnb = rows["bitsandbytes 4-bit"]
+    assert bnb.converted_modules == {"Linear4bit": bnb.converted_modules["Linear4bit"]}
+    assert bnb.converted_fraction < 0.1 and bnb.kept["Qwen3VLMoeTextExperts"] > 0.9 * bnb.total_bytes
+    fp8 = rows["fp8 (fine-grained)"]
+    assert fp8.converted_modules.get("FP8Experts") == 48 and fp8.converted_fraction > 0.9
+    for r in rows.values():  # converted + kept account for every byte
+        assert r.converted_bytes + sum(r.kept.values()) == r.total_bytes
+    assert fp8.weights_bytes() < 0.6 * fp8.total_bytes < bnb.weights_bytes()
+    assert "bitsandbytes 8-bit" in coverage_table(list(rows.values()))
