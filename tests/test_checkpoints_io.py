@@ -77,3 +77,14 @@ def test_repair_reads_source_headers_once_and_records_phases(tmp_path, monkeypat
     assert [name for name, _, _ in result.timeline] == ["diagnose", "rewrite", "check", "verify"]
     assert all(a <= b for _, a, b in result.timeline)
     assert result.verified
+
+
+def test_verify_without_reference_is_a_real_strict_load(tmp_path):
+    """The meta-device strict load still refuses a folder that would load with random weights."""
+    from helpers.checkpoints import RepairError
+    from helpers.checkpoints.repair import _verify
+
+    broken = make_variant("prefix-orig-mod", tmp_path)
+    with pytest.raises(RepairError, match="does not load cleanly"):
+        _verify(broken.path, None)
+    assert _verify(make_variant("experts-release-layout", tmp_path).path, None) is None  # converted, clean

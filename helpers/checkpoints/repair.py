@@ -1,6 +1,7 @@
 """`repair(src, dst)`: write a fixed, loadable copy of a checkpoint, tensor by tensor.
 
-Streams: at most one tensor (or one MoE layer's experts while fusing them) is in memory. Writes into
+Streams: at most one tensor (or one MoE layer's experts while fusing them) is in memory, and a tensor
+whose bytes need no change is copied as a raw byte range in the kernel, never read into Python. Writes into
 a temporary folder beside dst, verifies it (the doctor finds nothing, `load_strict` reports no
 missing/unexpected/mismatched key, and — when a reference is given — logits equal the reference's),
 and only then renames it to dst. The source is only ever read.
@@ -258,7 +259,13 @@ def repair(
 
 
 def _verify(folder: Path, reference: str | Path | None) -> float | None:
-    """Strict load of the repaired folder; logits vs the reference when given (max abs diff)."""
+    """Strict load of the repaired folder; logits vs the reference when given (max abs diff).
+
+    Without a reference the strict load goes to the meta device (`device_map="meta"`): the same
+    `from_pretrained` path, key conversions and loading report (missing / unexpected / mismatched, or
+    the same exception; checked on every fault variant), with no tensor materialised, so verifying
+    holds about nothing in memory even where Transformers would transpose release-layout experts.
+    Logits need real weights: with a reference, both models are loaded for real (memory-mapped)."""
     from transformers.utils import logging
 
     from helpers.errors import LoadingReportError
@@ -269,7 +276,7 @@ def _verify(folder: Path, reference: str | Path | None) -> float | None:
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()
     try:
-        model, _ = load_strict(str(folder))
+        model, _ = load_strict(str(folder), **({} if reference is not None else {"device_map": "meta"}))
     except LoadingReportError as err:
         raise RepairError(f"the repaired copy does not load cleanly: {str(err).splitlines()[0]}") from None
     finally:
