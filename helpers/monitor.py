@@ -120,6 +120,7 @@ class MemoryMonitor:
         self._uss = uss  # None: read USS when cheap; True: every sample; False: never
         self._widget: Any = None
         self.redraws = 0  # live-plot updates sent from the sampling thread
+        self.thread_cpu_s = 0.0  # CPU time the sampling thread itself used (its whole cost to the process)
 
     # -- sampling ---------------------------------------------------------------------------
     @property
@@ -176,6 +177,7 @@ class MemoryMonitor:
     def _run(self) -> None:
         next_draw = time.perf_counter() + self.refresh_s
         while True:
+            cpu0 = time.thread_time()
             try:
                 row = self.sample()
                 with self._lock:
@@ -187,6 +189,7 @@ class MemoryMonitor:
             except Exception as err:  # a failed read must not kill the monitor or the cell
                 if len(self.errors) < 20:
                     self.errors.append(f"{type(err).__name__}: {err}")
+            self.thread_cpu_s += time.thread_time() - cpu0
             if self._stop.wait(self.interval_s):
                 break
 
