@@ -65,14 +65,24 @@ def build_checkpoint(size: str) -> Path:
     folder = CACHE_DIR / "bench" / f"loading-{size}"
     if (folder / "done").exists():
         return folder
+    import shutil
+    import tempfile
+
     folder.parent.mkdir(parents=True, exist_ok=True)
     cfg = bench_config(size)
     config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
-    model.save_pretrained(folder, max_shard_size="300MB")
-    torch.save(model.state_dict(), folder.with_suffix(".bin"))
-    (folder / "done").write_text("ok\n")
+    tmp = Path(tempfile.mkdtemp(prefix=f".loading-{size}-", dir=folder.parent))
+    try:  # build beside the destination, rename when complete: an interrupted build leaves nothing half-written
+        model.save_pretrained(tmp / "ckpt", max_shard_size="300MB")
+        torch.save(model.state_dict(), tmp / "ckpt.bin")
+        (tmp / "ckpt" / "done").write_text("ok\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.joinpath("ckpt.bin").replace(folder.with_suffix(".bin"))
+        tmp.joinpath("ckpt").rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

@@ -150,13 +150,20 @@ def load_measured(source: str, monitor: Any = None, **from_pretrained_kwargs: An
     from pathlib import Path
 
     from helpers.anatomy import meta_model
-    from helpers.device_maps import check_request
+    from helpers.device_maps import bytes_per_device, check_request, plan_device_map
     from helpers.monitor import MemoryMonitor
 
     config = Path(source) / "config.json"
     if config.is_file():
-        check_request(meta_model(config), from_pretrained_kwargs.get("device_map"),
-                      from_pretrained_kwargs.get("max_memory"), from_pretrained_kwargs.get("offload_folder"))
+        meta = meta_model(config)
+        device_map = from_pretrained_kwargs.get("device_map")
+        max_memory = from_pretrained_kwargs.get("max_memory")
+        folder = from_pretrained_kwargs.get("offload_folder")
+        disk_bytes = 0
+        if folder is not None and device_map is not None:  # how much the planner would write to the folder
+            planned = plan_device_map(meta, device_map, max_memory)
+            disk_bytes = bytes_per_device(meta, planned).get("disk", 0)
+        check_request(meta, device_map, max_memory, folder, disk_bytes_needed=disk_bytes)
     own = monitor is None
     mon = MemoryMonitor(interval_s=0.05, live=False) if own else monitor
     with mon if own else nullcontext(), mon.phase("load"):

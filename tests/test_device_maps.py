@@ -92,3 +92,14 @@ def test_load_measured_reads_everything_and_checks_first(tiny_moe, tmp_path):
             load_measured(str(tiny_moe), device_map={"": "cuda:5"})
     with pytest.raises(DeviceMapError, match="not writable"):
         load_measured(str(tiny_moe), device_map="auto", max_memory={"cpu": "20MB"}, offload_folder="/proc/nope")
+
+
+def test_load_measured_refuses_an_offload_folder_on_a_full_disk(tiny_moe, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(2**30, 2**30, 1024))  # a full disk
+    with pytest.raises(DeviceMapError, match="GiB free"):
+        load_measured(str(tiny_moe), device_map="auto", max_memory={"cpu": "20MB"}, offload_folder=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
