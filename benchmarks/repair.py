@@ -1,7 +1,9 @@
 """Repair throughput vs `cp` of the same bytes, and the repair's own peak host memory, phase by phase.
 
-Builds a random-weight Qwen3-VL MoE checkpoint (real classes, `save_pretrained`, several shards), keeps it
-as the trusted reference, and makes a broken copy the torch.compile way (`_orig_mod.` on every key). Then
+Builds a random-weight Qwen3-VL MoE checkpoint (real classes, `save_pretrained`, several shards) with its
+fused experts in the release layout ([E, H, 2I] / [E, I, H], as the published Qwen3-VL-30B-A3B stores
+them, which Transformers transposes on load), keeps it as the trusted reference, and makes a broken copy
+the torch.compile way (`_orig_mod.` on every key). Then
 in one run, interleaved, `repeats` times: `cp -r` of the broken folder + `sync`, and `repair` (the whole
 call, verification included, + `os.sync()`) in a fresh subprocess. Medians over the repeats.
 
@@ -89,9 +91,17 @@ print(json.dumps({
 """
 
 
+def release(name: str, tensor):
+    """The release layout of a fused expert tensor ([E, 2I, H] -> [E, H, 2I], [E, H, I] -> [E, I, H])."""
+    if name.endswith(("experts.gate_up_proj", "experts.down_proj")):
+        return tensor.transpose(1, 2).contiguous()
+    return tensor
+
+
 def build(hidden: int, shard: str) -> tuple[Path, Path]:
     """(broken, reference): a random-weight MoE checkpoint of the real architecture saved with
-    save_pretrained (the reference), and a copy whose keys carry `_orig_mod.` (the one to repair)."""
+    save_pretrained, experts in the release layout (the reference), and a copy whose keys carry
+    `_orig_mod.` (the one to repair)."""
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
@@ -99,7 +109,7 @@ def build(hidden: int, shard: str) -> tuple[Path, Path]:
     from helpers.fixtures import build_fixture
 
     root = CACHE_DIR / "bench-repair"
-    ref, broken = root / f"ref-h{hidden}-{shard}", root / f"orig-mod-h{hidden}-{shard}"
+    ref, broken = root / f"ref-release-h{hidden}-{shard}", root / f"orig-mod-release-h{hidden}-{shard}"
     if (ref / "config.json").exists() and (broken / "config.json").exists():
         return broken, ref
     cfg = tiny_config_dict("tiny-moe")
@@ -113,8 +123,8 @@ def build(hidden: int, shard: str) -> tuple[Path, Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(dest, ignore_errors=True)
         model.save_pretrained(tmp, max_shard_size=shard)
-        if dest == broken:
-            rewrite_weights(tmp, lambda sd: {"_orig_mod." + k: v for k, v in sd.items()})
+        prefix = "_orig_mod." if dest == broken else ""
+        rewrite_weights(tmp, lambda sd, p=prefix: {p + k: release(k, v) for k, v in sd.items()})
         for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "processor_config.json"):
             shutil.copyfile(build_fixture("tiny-moe") / name, tmp / name)
         tmp.rename(dest)
@@ -184,12 +194,13 @@ def main() -> int:
         "rewrite_rss_added_mb": round(med(runs, "rewrite_rss") / MB, 1),
         "verify_rss_added_mb": round(med(runs, "verify_rss") / MB, 1),
         "peak_target_mb": round(target / MB, 1),
-        "peak_within_target": anon <= target and anon_ref <= target,
+        "peak_within_target": anon <= target,
         "phases_s": {name: phase(runs, name) for name in ("diagnose", "rewrite", "check", "verify")},
         "sync_s": round(med(runs, "sync_s"), 3),
         "with_reference_vs_cp": round(cp_med / ref_med, 3),
         "with_reference_verify_s": phase(ref_runs, "verify"),
         "with_reference_peak_over_largest_shard": round(anon_ref / largest, 3),
+        "with_reference_within_target": anon_ref <= target,
         "with_reference_verify_rss_added_mb": round(med(ref_runs, "verify_rss") / MB, 1),
         "process_baseline_mb": round(med(runs, "baseline_rss") / MB, 1),
         "process_baseline_anon_mb": round(med(runs, "baseline_anon") / MB, 1),
