@@ -280,3 +280,35 @@ def coverage_table(rows: list[QuantCoverage]) -> str:
         lines.append(f"{r.method:<20} {r.converted_fraction:>9.1%} {r.weights_bytes() / GIB:>11.1f}  "
                      f"{big[0]} ({big[1] / GIB:.1f} GiB)")
     return "\n".join(lines)
+
+
+# CUDA compute capability of the GPUs in data/hardware.json (NVIDIA's published values).
+COMPUTE_CAPABILITY = {"T4-16GB": (7, 5), "RTX4090-24GB": (8, 9), "L40S-48GB": (8, 9), "A100-40GB": (8, 0),
+                      "A100-80GB": (8, 0), "H100-80GB": (9, 0), "H200-141GB": (9, 0)}
+
+
+def fp8_stays_fp8(capability: tuple[int, int]) -> bool:
+    """Would Transformers keep an FP8 model in FP8 on a GPU of this compute capability?
+
+    Runs the library's own `FineGrainedFP8HfQuantizer.validate_environment` with torch's device queries
+    answering for that GPU; on capability < 8.9 Transformers silently dequantises to bf16 (no saving).
+
+    Example:
+        >>> fp8_stays_fp8((9, 0)), fp8_stays_fp8((8, 0))
+        (True, False)
+    """
+    from unittest import mock
+
+    import torch
+    from transformers import FineGrainedFP8Config
+    from transformers.quantizers import AutoHfQuantizer
+
+    logging.getLogger("transformers.quantizers.quantizer_finegrained_fp8").setLevel(logging.ERROR)
+    quantizer = AutoHfQuantizer.from_config(FineGrainedFP8Config(), pre_quantized=True)
+    with mock.patch.object(torch.cuda, "is_available", return_value=True), \
+            mock.patch.object(torch.cuda, "get_device_capability", return_value=capability):
+        try:
+            quantizer.validate_environment(device_map={"": 0})
+        except Exception:  # later checks need a real device; the dequantise decision comes first
+            pass
+    return not quantizer.quantization_config.dequantize

@@ -49,3 +49,10 @@ def test_bitsandbytes_skips_fused_experts_fp8_converts_them():
         assert r.converted_bytes + sum(r.kept.values()) == r.total_bytes
     assert fp8.weights_bytes() < 0.6 * fp8.total_bytes < bnb.weights_bytes()
     assert "bitsandbytes 8-bit" in coverage_table(list(rows.values()))
+
+
+def test_fp8_stays_fp8_only_from_compute_capability_8_9():
+    from helpers.offload import fp8_stays_fp8
+
+    assert fp8_stays_fp8((9, 0)) and fp8_stays_fp8((8, 9))
+    assert not fp8_stays_fp8((8, 0)) and not fp8_stays_fp8((7, 5))
