@@ -132,7 +132,7 @@ print(json.dumps({"base": base, "storage": sum(storages.values()), "after_load":
 
 def run_case(name: str, words: int, images: list, new: int) -> dict:
     from helpers.census import census
-    from helpers.memory import estimate_peak_memory
+    from helpers.memory import estimate_peak_memory, largest_shard_bytes
 
     folder = checkpoint(name)
     res = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(words), json.dumps(images), str(new)],
@@ -144,7 +144,7 @@ def run_case(name: str, words: int, images: list, new: int) -> dict:
     cfg = variant_config(name)
     context = m["prompt"] - sum(m["visual"]) + m["new"]
     est = estimate_peak_memory(cfg, "bfloat16", context, 1, [tuple(s) for s in images], device="cpu",
-                               overhead_bytes=m["base"])  # the measured baseline, not a calibrated constant
+                               overhead_bytes=m["base"], shard_bytes=largest_shard_bytes(folder))  # the measured baseline, not a calibrated constant
     meas = {"weights": m["storage"], "job": m["peak"] - m["base"] - m["storage"], "peak": m["peak"]}
     pred = {"weights": est.weights_bytes, "job": est.peak_bytes - est.weights_bytes - m["base"],
             "peak": est.peak_bytes}

@@ -35,6 +35,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from helpers.census import Census, canonical_dtype, census, load_config_dict
@@ -128,14 +129,34 @@ def preprocess_bytes(cfg: dict[str, Any], patches: list[int]) -> int:
     return 2 * sum(patches) * 3 * v["temporal_patch_size"] * v["patch_size"] ** 2 * 4
 
 
-def load_transient_bytes(weights_bytes: int) -> int:
-    """Host peak of `from_pretrained` on CPU: the mmapped checkpoint pages plus the materialised copies.
+DEFAULT_SHARD_BYTES = 5 * 10**9  # what most Hub releases use (the 30B-A3B: 13 shards of about 4.8 GB)
+
+
+def largest_shard_bytes(folder: Any) -> int | None:
+    """Size of the largest safetensors file in a checkpoint folder; None when it is not a folder.
 
     Example:
-        >>> load_transient_bytes(100)
-        200
+        >>> largest_shard_bytes("data/configs/Qwen3-VL-30B-A3B-Instruct.json") is None
+        True
     """
-    return 2 * weights_bytes
+    path = Path(str(folder))
+    if not path.is_dir():
+        return None
+    sizes = [p.stat().st_size for p in path.glob("*.safetensors")]
+    return max(sizes) if sizes else None
+
+
+def load_transient_bytes(weights_bytes: int, shard_bytes: int | None = None) -> int:
+    """Host peak of `from_pretrained` on CPU: the materialised weights plus the pages of the shard
+    being read (safetensors are memory-mapped one shard at a time; file pages count in RSS).
+    `shard_bytes` defaults to min(weights, DEFAULT_SHARD_BYTES), an assumption for a bare config.
+
+    Example:
+        >>> load_transient_bytes(100, shard_bytes=40)
+        140
+    """
+    shard = min(weights_bytes, DEFAULT_SHARD_BYTES) if shard_bytes is None else min(shard_bytes, weights_bytes)
+    return weights_bytes + shard
 
 
 def vision_activation_bytes(cfg: dict[str, Any], patches: list[int], b: int, attn: str = "sdpa") -> int:
@@ -203,6 +224,7 @@ def estimate_peak_memory(
     attn_implementation: str = "sdpa",
     overhead_bytes: int | None = None,
     slack_fraction: float = SLACK_FRACTION,
+    shard_bytes: int | None = None,
 ) -> MemoryEstimate:
     """Predict the peak memory of loading the model and running one generate job.
 
@@ -232,7 +254,10 @@ def estimate_peak_memory(
     inputs = input_tensor_bytes(cfg, patches, seq, batch)
     prep = preprocess_bytes(cfg, patches) if device == "cpu" else 0  # the processor runs on the host
     vis_act = vision_activation_bytes(cfg, patches, b, attn_implementation)
-    prefill = max(vis_act, decoder_activation_bytes(cfg, seq, batch, b, attn_implementation, sum(vis)))
+    dec_act = decoder_activation_bytes(cfg, seq, batch, b, attn_implementation, sum(vis))
+    # On the host, glibc keeps freed chunks below its (dynamic) mmap threshold in its arenas, so the
+    # vision pass's memory is not handed back before the decoder runs: on CPU the two add up.
+    prefill = vis_act + dec_act if device == "cpu" else max(vis_act, dec_act)
     t = cfg["text_config"]
     hd = t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"]
     decode = decoder_activation_bytes(cfg, 1, batch, b, "sdpa") + 2 * batch * seq * t["num_key_value_heads"] * hd * b
@@ -244,7 +269,8 @@ def estimate_peak_memory(
     overhead = int(overhead_bytes + slack_fraction * (kv + act))
     weights = c.weights_bytes(dtype)
     if device == "cpu":  # loading maps the safetensors (file pages count in RSS) while tensors materialise
-        act = max(act, load_transient_bytes(weights) - weights - kv)
+        shard = shard_bytes if shard_bytes is not None else largest_shard_bytes(config)
+        act = max(act, load_transient_bytes(weights, shard) - weights - kv)
     return MemoryEstimate(
         model_type=c.model_type, dtype=dtype, context_tokens=context_tokens, batch=batch,
         total_params=c.total_params, active_params=c.active_params, weights_bytes=weights,

@@ -137,3 +137,14 @@ def test_cpu_estimate_counts_inputs_and_load_transient():
     assert cpu.activation_bytes >= cpu.input_bytes + cpu.preprocess_bytes and gpu.preprocess_bytes == 0
     bare = estimate_peak_memory("tiny", context_tokens=16, device="cpu", overhead_bytes=0)
     assert bare.peak_bytes >= 2 * bare.weights_bytes  # mmapped file pages + materialised copies while loading
+
+
+def test_cpu_load_peak_is_weights_plus_the_largest_shard(tiny_moe):
+    from helpers.memory import largest_shard_bytes
+
+    shard = largest_shard_bytes(tiny_moe)
+    assert shard == max(p.stat().st_size for p in tiny_moe.glob("*.safetensors"))
+    est = estimate_peak_memory(str(tiny_moe), context_tokens=16, device="cpu", overhead_bytes=0)
+    bare = estimate_peak_memory(str(tiny_moe), context_tokens=16, device="cpu", overhead_bytes=0,
+                                shard_bytes=est.weights_bytes)
+    assert bare.peak_bytes - est.peak_bytes >= est.weights_bytes - shard - 1024
