@@ -54,7 +54,8 @@ def test_helpers_imports_resolve(path):
     for cell in _cells(path):
         if cell["cell_type"] != "code":
             continue
-        for node in ast.walk(ast.parse(_source(cell))):
+        python = "\n".join(line for line in _source(cell).splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(python)):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers"):
                 module = importlib.import_module(node.module)
                 for alias in node.names:
