@@ -24,15 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from helpers.errors import WorkbookError
 from helpers.fonts import cjk_font
-from helpers.paths import CACHE_DIR
+from helpers.paths import CACHE_DIR, atomic_folder
 
 SEED = 2026
 SET_VERSION = 1
@@ -90,9 +88,7 @@ def write_document_set(dest: Path, entries: list[tuple[Document, list[Any]]], me
         'set'
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
+    with atomic_folder(dest) as tmp:
         docs = []
         for doc, images in entries:
             doc.images = []
@@ -103,12 +99,6 @@ def write_document_set(dest: Path, entries: list[tuple[Document, list[Any]]], me
             docs.append(doc.to_json(tmp))
         payload = {"meta": meta, "documents": docs}
         (tmp / GROUND_TRUTH).write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 

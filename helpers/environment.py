@@ -59,28 +59,33 @@ def missing_requirements() -> list[str]:
     return lines
 
 
-def quiet_nvitop() -> None:
-    """Silence nvitop's NVML logger: without NVIDIA drivers it logs a red 'FATAL ERROR' per call.
+def nvidia_devices() -> list[Any]:
+    """Every NVIDIA GPU as an nvitop `Device`; [] on a machine without NVML, and no red log line.
 
-    The logger logs at CRITICAL and nvitop resets its level on import, so import first, then disable it.
+    nvitop logs a red "FATAL ERROR: NVML not found" at CRITICAL level when the driver library is
+    missing, the normal state of a CPU machine, and resets its logger's level when imported: so
+    import first, then disable that logger.
+
+    Example:
+        >>> isinstance(nvidia_devices(), list)
+        True
     """
-    import nvitop.api.libnvml  # noqa: F401
-
+    try:
+        from nvitop import Device
+    except ImportError:
+        return []
     logging.getLogger("nvitop.api.libnvml").disabled = True
+    try:
+        return list(Device.all())
+    except Exception:  # no NVML, a driver mismatch: all mean "no GPU we can read"
+        return []
 
 
 def gpu_devices() -> list[dict[str, Any]]:
     """NVIDIA GPUs seen through nvitop (name, total and used bytes); [] when there are none."""
-    try:
-        quiet_nvitop()
-        from nvitop import Device
-
-        devices = Device.all()
-    except Exception:  # no driver, no NVML library: the answer is simply "no GPU"
-        return []
     return [
         {"index": d.index, "name": d.name(), "total_bytes": d.memory_total(), "used_bytes": d.memory_used()}
-        for d in devices
+        for d in nvidia_devices()
     ]
 
 

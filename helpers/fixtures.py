@@ -20,13 +20,11 @@ import argparse
 import copy
 import hashlib
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers.paths import CACHE_DIR, CONFIGS_DIR
+from helpers.paths import CACHE_DIR, CONFIGS_DIR, atomic_folder
 
 SEED = 1234
 FIXTURE_VERSION = 1  # bump when the build changes in a way the hash below cannot see
@@ -194,20 +192,12 @@ def build_fixture(name: str, dest: Path | None = None, force: bool = False) -> P
     fingerprint = _fingerprint(name)
     if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
-    try:
+    with atomic_folder(dest) as tmp:
         model = build_model(name)
         model.save_pretrained(tmp, max_shard_size=SHARD_SIZE)
         build_processor().save_pretrained(tmp)
         stamp_data = {"fingerprint": fingerprint, "seed": SEED, "random_weights": True}
         (tmp / "fixture-stamp.json").write_text(json.dumps(stamp_data, indent=2) + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import logging
 import math
 import sys
 import threading
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from helpers.environment import nvidia_devices
 
 GIB = 2**30
 _PHASE_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
@@ -49,28 +50,6 @@ class Phase:
     name: str
     start: float
     end: float | None = None
-
-
-def nvidia_devices() -> list[Any]:
-    """Every NVIDIA GPU as an nvitop `Device`; [] on a machine without NVML, and no red log line.
-
-    nvitop logs "NVML not found" at ERROR level when the driver library is missing; that is the
-    normal state of a CPU machine, so the logger is silenced before the first call.
-
-    Example:
-        >>> isinstance(nvidia_devices(), list)
-        True
-    """
-    try:
-        from nvitop import Device
-    except ImportError:
-        return []
-    # after the import: nvitop configures its logger when it is imported
-    logging.getLogger("nvitop.api.libnvml").setLevel(logging.CRITICAL + 1)
-    try:
-        return list(Device.all())
-    except Exception:  # no nvitop, no NVML, a driver mismatch: all mean "no GPU we can read"
-        return []
 
 
 def _in_kernel() -> bool:

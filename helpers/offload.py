@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import shutil
 import statistics
 import tempfile
 import time
@@ -42,7 +41,7 @@ def build_offload_checkpoint(dest: Path | None = None) -> Path:
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     from helpers.fixtures import build_processor, tiny_config_dict
-    from helpers.paths import CACHE_DIR
+    from helpers.paths import CACHE_DIR, atomic_folder
 
     dest = Path(dest) if dest else CACHE_DIR / "offload" / "moe-offload"
     if (dest / "done").exists():
@@ -52,20 +51,12 @@ def build_offload_checkpoint(dest: Path | None = None) -> Path:
     cfg["text_config"]["rope_scaling"]["mrope_section"] = [12, 10, 10]  # half of head_dim 64
     cfg["vision_config"]["out_hidden_size"] = OFFLOAD_TEXT["hidden_size"]
     config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".moe-offload-", dir=dest.parent))
-    try:
+    with atomic_folder(dest) as tmp:
         torch.manual_seed(0)
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
         model.save_pretrained(tmp, max_shard_size="200MB")
         build_processor().save_pretrained(tmp)
         (tmp / "done").write_text("random weights\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest
 
 

@@ -9,6 +9,10 @@ Example:
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,3 +45,31 @@ def real_config_path(hub_id: str) -> Path:
     except KeyError:
         known = ", ".join(REAL_CONFIGS)
         raise ValueError(f"no stored config for {hub_id!r}; known: {known}") from None
+
+
+@contextmanager
+def atomic_folder(dest: Path) -> Iterator[Path]:
+    """Build a folder in a temporary sibling and put it at `dest` only when the block completes.
+
+    On any error (Ctrl-C included) the temporary folder is removed and `dest` is left as it was,
+    so an interrupted build never leaves a half-written checkpoint or data set.
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "built"
+        >>> with atomic_folder(target) as tmp:
+        ...     _ = (tmp / "a.txt").write_text("done")
+        >>> (target / "a.txt").read_text()
+        'done'
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
