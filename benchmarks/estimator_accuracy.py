@@ -89,73 +89,13 @@ def checkpoint(name: str) -> Path:
     return folder
 
 
-CHILD = r"""
-import json, re, sys, threading, time
-import psutil, torch
-from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
-from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration  # import code first
-from helpers.inference import prepare_inputs
-torch.set_num_threads(2)
-folder, words, images, new = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
-proc = psutil.Process()
-rss = lambda: proc.memory_info().rss
-def hwm():  # peak RSS since the last reset (VmHWM), bytes
-    return int(re.search(r"VmHWM:\s+(\d+)", open("/proc/self/status").read()).group(1)) * 1024
-processor = AutoProcessor.from_pretrained(folder)
-base = rss()  # measured overhead: interpreter + torch + transformers + processor, before the job
-open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM: from here on it is this job's peak
-model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.bfloat16).eval()
-with torch.no_grad():
-    touched = sum(float(p.float().sum()) for p in model.parameters())  # materialise every mmapped weight
-storages = {}
-for t in list(model.parameters()) + list(model.buffers()):
-    if t.device.type != "meta":
-        s = t.untyped_storage(); storages[s.data_ptr()] = s.nbytes()
-after_load, peak_load = rss(), hwm()
-imgs = [Image.effect_noise((w, h), 64).convert("RGB") for w, h in images]
-inputs = prepare_inputs(processor, imgs, " ".join(["word"] * words))
-after_prepare, peak_prepare = rss(), hwm()
-t = time.perf_counter()
-with torch.inference_mode():
-    out = model.generate(**inputs, max_new_tokens=new, min_new_tokens=new, do_sample=False)
-seconds = time.perf_counter() - t
-grid = inputs.get("image_grid_thw")
-vis = [int(r.prod()) // 4 for r in grid] if grid is not None else []
-print(json.dumps({"base": base, "storage": sum(storages.values()), "after_load": after_load, "peak_load": peak_load,
-                  "after_prepare": after_prepare, "peak_prepare": peak_prepare, "peak": hwm(),
-                  "input_bytes": sum(v.nelement() * v.element_size() for v in inputs.values() if hasattr(v, "nelement")),
-                  "prompt": int(inputs["input_ids"].shape[1]), "visual": vis,
-                  "new": int(out.shape[1] - inputs["input_ids"].shape[1]), "seconds": seconds}))
-"""
-
-
 def run_case(name: str, words: int, images: list, new: int) -> dict:
     from helpers.census import census
-    from helpers.memory import estimate_peak_memory, largest_shard_bytes
+    from helpers.memory_check import compare_job
 
-    folder = checkpoint(name)
-    res = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(words), json.dumps(images), str(new)],
-                         capture_output=True, text=True, cwd=ROOT, env={**__import__("os").environ,
-                                                                        "HF_HUB_OFFLINE": "1"})
-    if res.returncode:
-        raise RuntimeError(f"case {name} failed: {res.stderr.strip().splitlines()[-1:]}")
-    m = json.loads(res.stdout.strip().splitlines()[-1])
     cfg = variant_config(name)
-    context = m["prompt"] - sum(m["visual"]) + m["new"]
-    est = estimate_peak_memory(cfg, "bfloat16", context, 1, [tuple(s) for s in images], device="cpu",
-                               overhead_bytes=m["base"], shard_bytes=largest_shard_bytes(folder))  # the measured baseline, not a calibrated constant
-    meas = {"weights": m["storage"], "job": m["peak"] - m["base"] - m["storage"], "peak": m["peak"]}
-    pred = {"weights": est.weights_bytes, "job": est.peak_bytes - est.weights_bytes - m["base"],
-            "peak": est.peak_bytes}
-    return {"case": f"{name} {len(images)}img {m['prompt']}tok", "params": census(cfg).total_params,
-            "visual": m["visual"], "visual_ok": m["visual"] == est.visual_tokens, "base": m["base"],
-            "load_rss": m["after_load"] - m["base"], "inputs": m["input_bytes"], "pred_inputs": est.input_bytes,
-            "phase": "load" if m["peak_load"] == m["peak"] else "prepare" if m["peak_prepare"] == m["peak"]
-            else "generate",  # VmHWM is cumulative: the first phase that reached the final peak set it
-            "measured": meas, "predicted": pred,
-            "err": {k: (pred[k] - meas[k]) / meas[k] if meas[k] else None for k in meas},
-            "seconds": m["seconds"]}
+    row = compare_job(str(checkpoint(name)), words, [tuple(s) for s in images], new, config=cfg)
+    return {**row, "case": f"{name} {len(images)}img {row['prompt']}tok", "params": census(cfg).total_params}
 
 
 def main() -> None:

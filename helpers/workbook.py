@@ -53,16 +53,16 @@ def execute_notebook(path: Path, model: str | None = None, out_dir: Path = BUILD
 
     out_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(path, as_version=4)
-    # The setting travels as an environment variable, which every parameters cell reads.
-    os.environ[ENV_VAR] = model_setting(model)
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # The setting travels to the kernel as an environment variable, which every parameters cell reads;
+    # plots use the inline backend whatever MPLBACKEND the caller (pytest, a headless shell) has.
+    env = {**os.environ, ENV_VAR: model_setting(model), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     client = NotebookClient(
         nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     start = time.perf_counter()
     status = "ok"
     try:
-        client.execute()
+        client.execute(env=env)
     except CellExecutionError as err:
         status = "error: " + (str(err).strip().splitlines() or ["?"])[-1][:200]
     seconds = time.perf_counter() - start

@@ -148,3 +148,11 @@ def test_cpu_load_peak_is_weights_plus_the_largest_shard(tiny_moe):
     bare = estimate_peak_memory(str(tiny_moe), context_tokens=16, device="cpu", overhead_bytes=0,
                                 shard_bytes=est.weights_bytes)
     assert bare.peak_bytes - est.peak_bytes >= est.weights_bytes - shard - 1024
+
+
+def test_measured_job_matches_the_estimate_on_the_tiny_model(tiny_moe):
+    from helpers.memory_check import compare_job
+
+    row = compare_job(str(tiny_moe), words=50, images=[(640, 480)], new_tokens=2)
+    assert row["visual_ok"] and row["measured"]["weights"] == row["predicted"]["weights"]
+    assert abs(row["err"]["peak"]) < 0.10
