@@ -154,5 +154,5 @@ def test_measured_job_matches_the_estimate_on_the_tiny_model(tiny_moe):
     from helpers.memory_check import compare_job
 
     row = compare_job(str(tiny_moe), words=50, images=[(640, 480)], new_tokens=2)
-    assert row["visual_ok"] and row["measured"]["weights"] == row["predicted"]["weights"]
+    assert row["visual_ok"] and abs(row["err"]["weights"]) < 0.001  # non-persistent buffers (rotary) aside
     assert abs(row["err"]["peak"]) < 0.10
