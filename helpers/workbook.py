@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +58,13 @@ def execute_notebook(path: Path, model: str | None = None, out_dir: Path = BUILD
     # The setting travels to the kernel as an environment variable, which every parameters cell reads;
     # plots use the inline backend whatever MPLBACKEND the caller (pytest, a headless shell) has.
     env = {**os.environ, ENV_VAR: model_setting(model), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    # IPC sockets in a private temporary folder: local-only, and no "running over TCP without encryption" warning
+    from jupyter_client.manager import AsyncKernelManager
+
+    ipc_dir = Path(tempfile.mkdtemp(prefix="wb-kernel-"))
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(ipc_dir / "kernel"))
     client = NotebookClient(
-        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb, km=km, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     start = time.perf_counter()
     status = "ok"
@@ -65,6 +72,8 @@ def execute_notebook(path: Path, model: str | None = None, out_dir: Path = BUILD
         client.execute(env=env)
     except CellExecutionError as err:
         status = "error: " + (str(err).strip().splitlines() or ["?"])[-1][:200]
+    finally:
+        shutil.rmtree(ipc_dir, ignore_errors=True)
     seconds = time.perf_counter() - start
     output = out_dir / path.name
     nbformat.write(nb, output)

@@ -69,3 +69,16 @@ def test_executes_headless(path, fixture_paths):
     run = execute_notebook(path, model="tiny")
     assert run.status == "ok", f"{path.name}: {run.status} (see {run.output})"
     assert run.output.with_suffix(".html").exists()
+
+
+def test_papermill_parameter_switches_the_model(tmp_path, fixture_paths):
+    """The `parameters` cell is papermill's: `-p MODEL tiny-dense` must reach the code that loads."""
+    import papermill
+
+    out = tmp_path / "00.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "00_environment_and_fixtures.ipynb"), str(out), parameters={"MODEL": "tiny-dense"},
+        kernel_name="python3", cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "model: tiny-dense" in text and "Qwen3VLForConditionalGeneration" in text
