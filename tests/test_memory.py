@@ -12,7 +12,8 @@ import pytest
 from helpers.census import census, count_from_config, load_config_dict
 from helpers.errors import WorkbookError
 from helpers.fixtures import build_fixture
-from helpers.memory import estimate_peak_memory, kv_bytes_per_token, main
+from helpers.memory import estimate_peak_memory, kv_bytes_per_token
+from helpers.memory.__main__ import main
 from helpers.paths import CONFIGS_DIR, ROOT
 from helpers.vision_tokens import visual_tokens
 
