@@ -303,3 +303,40 @@ def fp8_stays_fp8(capability: tuple[int, int]) -> bool:
         except Exception:  # later checks need a real device; the dequantise decision comes first
             pass
     return not quantizer.quantization_config.dequantize
+
+
+GUIDE_PROFILES = ["1xT4-16GB", "1xRTX4090-24GB", "2xRTX4090-24GB", "1xL40S-48GB", "1xA100-40GB", "2xA100-40GB",
+                  "1xA100-80GB", "1xH100-80GB", "1xH200-141GB"]
+
+
+def decision_guide(config: Any, bnb4_weights_bytes: int, profiles: list[str] | None = None) -> list[dict[str, Any]]:
+    """What to do per hardware profile: does bf16 fit, does fp8 fit *and stay fp8*, would bitsandbytes 4-bit fit
+    (given its measured weight bytes), and otherwise what offload costs per token. Plans come from
+    `helpers.placement` (accelerate on the meta model, room kept for a 4k-token job).
+
+    Example:
+        >>> rows = decision_guide("tiny", bnb4_weights_bytes=1, profiles=["1xT4-16GB"])  # doctest: +SKIP
+        >>> rows[0]["advice"]
+        "bf16, device_map='auto'"
+    """
+    from helpers.hardware import parse_gpus
+    from helpers.placement import plan_placement
+
+    rows = []
+    for spec in profiles or GUIDE_PROFILES:
+        hw = parse_gpus(spec)
+        native = fp8_stays_fp8(COMPUTE_CAPABILITY[hw.gpu])
+        bf16 = plan_placement(config, hw, dtype="bfloat16").summary()
+        f8 = plan_placement(config, hw, dtype="fp8" if native else "bfloat16").summary()
+        bnb_fits = bnb4_weights_bytes < hw.count * hw.usable_gpu_bytes()
+        if bf16["fits"]:
+            advice = "bf16, device_map='auto'"
+        elif native and f8["fits"]:
+            advice = "fp8 on GPU" + ("" if bnb_fits else " (bitsandbytes 4-bit would not fit)")
+        else:
+            kind = "fp8" if native else "bf16 (fp8 is dequantised here)"
+            advice = (f"offload: {kind} + {f8['cpu_bytes'] / 2**30:.0f} GiB on CPU "
+                      f"(~{f8['seconds_per_token_transfer']:.2f} s/token)")
+        rows.append({"profile": spec, "bf16": bf16["fits"], "fp8": native and f8["fits"], "bnb4": bnb_fits,
+                      "advice": advice})
+    return rows

@@ -66,6 +66,7 @@ def execute_notebook(path: Path, model: str | None = None, out_dir: Path = BUILD
     client = NotebookClient(
         nb, km=km, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
+    client.owns_km = True  # so nbclient shuts the kernel down when the run ends, as it does for its own managers
     start = time.perf_counter()
     status = "ok"
     try:
