@@ -294,11 +294,3 @@ def count_from_config(cfg: dict[str, Any]) -> int:
     vision = patch + v["num_position_embeddings"] * Hv + v["depth"] * block + merger(Hv)
     vision += len(v.get("deepstack_visual_indexes", [])) * merger(merger_in)
     return text + lm_head + vision
-
-
-def summary_line(c: Census, dtype: str = "bfloat16") -> str:
-    """One human line: class, params, active, bytes."""
-    return (f"{c.class_name}: {c.total_params / 1e9:.2f} B params ({c.active_params / 1e9:.2f} B active/token), "
-            f"{c.weights_bytes(dtype) / 2**30:.2f} GiB in {dtype}")
-
-

@@ -17,18 +17,16 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from helpers.errors import WorkbookError
 from helpers.hardware import Hardware
+from helpers.placement import quiet_planner
 
 GIB = 2**30
 STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
@@ -38,18 +36,6 @@ _GPU_COLOURS = ["#4c72b0", "#55a868", "#8172b3", "#64b5cd", "#937860", "#da8bc3"
 
 class DeviceMapError(WorkbookError, ValueError):
     """A device_map / max_memory / offload_folder request that cannot work; the message says what to change."""
-
-
-@contextlib.contextmanager
-def _quiet_hypothetical_devices() -> Iterator[None]:
-    """accelerate warns "Device 1 is not available" when we plan for GPUs this machine lacks: expected here."""
-    logger = logging.getLogger("accelerate.utils.modeling")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def to_bytes(value: int | str) -> int:
@@ -212,7 +198,7 @@ def plan_device_map(model: Any, device_map: str | dict[str, Any] = "auto", max_m
     if isinstance(device_map, dict):
         return dict(device_map)
     budgets = {_device_key(k): to_bytes(v) for k, v in max_memory.items()} if max_memory else None
-    with _quiet_hypothetical_devices():
+    with quiet_planner():
         return dict(_get_device_map(model, device_map, budgets, None))
 
 
@@ -258,11 +244,6 @@ def expand_to_blocks(model: Any, device_map: dict[str, Any]) -> list[tuple[str, 
         if sizes.get(name, 0) and has_params:  # buffer-only modules (rotary tables) are not drawn
             blocks.append((name, sizes[name], device_of(name)))
     return blocks
-
-
-def _short(name: str) -> str:
-    name = name.replace("model.language_model.", "").replace("model.", "")
-    return {"visual": "vision", "embed_tokens": "embed"}.get(name, name.replace("layers.", "L"))
 
 
 def device_map_figure(model: Any, plans: dict[str, dict[str, Any]], title: str = "where each block goes"):

@@ -84,9 +84,3 @@ def parse_gpus(spec: str) -> Hardware:
         usable_fraction=float(profiles["usable_fraction"]),
         runtime_overhead_bytes=int(profiles["runtime_overhead_gib"] * GIB),
     )
-
-
-def all_profiles() -> list[Hardware]:
-    """Every GPU kind in every count listed in data/hardware.json."""
-    profiles = load_profiles()
-    return [parse_gpus(f"{n}x{gpu}") for gpu in profiles["gpus"] for n in profiles["counts"]]

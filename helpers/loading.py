@@ -13,11 +13,31 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.errors import LoadingReportError
 from helpers.settings import ModelChoice
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Transformers' own log (its load report, warnings) off for a block: callers read the report themselves.
+
+    Example:
+        >>> with quiet_transformers():
+        ...     pass
+    """
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import io
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -228,8 +228,3 @@ def answer_with_rules(document: Any, images: list[Any] | None = None) -> dict[st
     """
     pages = [ocr_lines(img) for img in (images if images is not None else document.images)]
     return {name: _rule_answer(rule, pages) for name, rule in document.ocr_rules.items()}
-
-
-def lines_as_dicts(lines: list[OcrLine]) -> list[dict[str, Any]]:
-    """OCR lines as plain dicts (for a table or JSON)."""
-    return [asdict(ln) for ln in lines]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,7 +61,9 @@ class Placement:
 
 
 @contextmanager
-def _quiet():
+def quiet_planner() -> Iterator[None]:
+    """accelerate's notes while planning for hardware this machine lacks ("Device 0 is not available", the
+    tie_weights hint) are expected in a plan: silence them for the block."""
     loggers = [logging.getLogger(n) for n in ("accelerate", "accelerate.utils.modeling")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -110,7 +113,7 @@ def plan_placement(model: Any, gpus: str | Hardware, estimate: Any = None, dtype
     reserve = int(estimate.kv_cache_bytes / hw.count + estimate.activation_bytes + max(slack, 0))
     budget = hw.max_memory(reserve_bytes=reserve)
     no_split = list(meta._no_split_modules or [])
-    with _quiet():  # "Device 0 is not available" (no GPU here) and the tie_weights hint are noise for a plan
+    with quiet_planner():  # "Device 0 is not available" (no GPU here) and the tie_weights hint are noise for a plan
         if hw.count > 1:
             budget = get_balanced_memory(meta, max_memory=budget, no_split_module_classes=no_split,
                                          dtype=acc_dtype, special_dtypes=special or None)

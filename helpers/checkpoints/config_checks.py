@@ -44,17 +44,14 @@ def known_model_type(model_type: object) -> bool:
 def _expected(cfg_json: str) -> tuple[tuple[tuple[str, tuple[int, ...]], ...], bool]:
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
-    from transformers.utils import logging
+
+    from helpers.loading import quiet_transformers
 
     cfg = json.loads(cfg_json)
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
+    with quiet_transformers():
         config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
         with torch.device("meta"):
             model = AutoModelForImageTextToText.from_config(config)
-    finally:
-        logging.set_verbosity(verbosity)
     tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
     shapes = tuple((n, tuple(t.shape)) for n, t in model.state_dict().items())
     return shapes, tied

@@ -266,21 +266,16 @@ def _verify(folder: Path, reference: str | Path | None) -> float | None:
     the same exception; checked on every fault variant), with no tensor materialised, so verifying
     holds about nothing in memory even where Transformers would transpose release-layout experts.
     Logits need real weights: with a reference, both models are loaded for real (memory-mapped)."""
-    from transformers.utils import logging
-
     from helpers.errors import LoadingReportError
-    from helpers.loading import load_strict
+    from helpers.loading import load_strict, quiet_transformers
 
     from .verify import max_abs_diff, model_logits, reference_logits
 
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
     try:
-        model, _ = load_strict(str(folder), **({} if reference is not None else {"device_map": "meta"}))
+        with quiet_transformers():
+            model, _ = load_strict(str(folder), **({} if reference is not None else {"device_map": "meta"}))
     except LoadingReportError as err:
         raise RepairError(f"the repaired copy does not load cleanly: {str(err).splitlines()[0]}") from None
-    finally:
-        logging.set_verbosity(verbosity)
     if reference is None:
         return None
     return max_abs_diff(reference_logits(reference), model_logits(model))

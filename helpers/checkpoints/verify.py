@@ -57,14 +57,11 @@ def _cached_logits(source: str, stamp: tuple) -> dict[str, Any]:
 
 def _logits(source: str | Path, **from_pretrained_kwargs: Any) -> dict[str, Any]:
     from transformers import AutoModelForImageTextToText
-    from transformers.utils import logging
 
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
+    from helpers.loading import quiet_transformers
+
+    with quiet_transformers():
         model = AutoModelForImageTextToText.from_pretrained(str(source), dtype="auto", **from_pretrained_kwargs)
-    finally:
-        logging.set_verbosity(verbosity)
     return model_logits(model.eval())
 
 

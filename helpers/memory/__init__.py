@@ -276,17 +276,3 @@ def estimate_peak_memory(
         peak_bytes=weights + kv + act + overhead, visual_tokens=vis, sequence_tokens=seq, device=device,
         attn_implementation=attn_implementation, input_bytes=inputs, preprocess_bytes=prep,
     )
-
-
-def model_census(config: Any, dtype: str = "bfloat16") -> dict[str, Any]:
-    """Census as a plain dict: params and bytes by component, total and active.
-
-    Example:
-        >>> model_census("tiny")["class"]
-        'Qwen3VLMoeForConditionalGeneration'
-    """
-    c = census(config)
-    return {"class": c.class_name, "model_type": c.model_type, "tensors": c.n_tensors,
-            "total_params": c.total_params, "active_params": c.active_params, "params": dict(c.components),
-            "bytes": c.bytes_by_component(dtype), "weights_bytes": c.weights_bytes(dtype),
-            "active_bytes": c.active_bytes(dtype)}
