@@ -1,8 +1,9 @@
 """Refuse, in one line, to start a fresh .venv on a disk that cannot hold it.
 
 torch 2.14.1 (CUDA build, the pair pip finds for torchvision 0.29.1) with its nvidia-* wheels, triton and the
-rest of the pins measured 6.6 GiB installed; tests and notebooks add about 1.5 GiB of fixtures and temporary
-checkpoints. Failing here beats pip's "[Errno 28] No space left on device" halfway through an install.
+rest of the pins measured 6.6 GiB installed; a whole `make test` on a clean clone raised disk use by 9.6 GiB at
+its peak (fixtures, notebook checkpoints, temporary files). Failing here beats pip's "[Errno 28] No space left
+on device" halfway through an install.
 
 Usage: python3 tools/check_disk.py FOLDER [NEEDED_GIB]
 """
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 
 GIB = 2**30
-DEFAULT_NEEDED_GIB = 8.0
+DEFAULT_NEEDED_GIB = 10.0
 
 
 def main(argv: list[str]) -> int:
