@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/python -m helpers.workbook run
 
 test: $(STAMP)
-	$(BIN)/ruff check helpers tests benchmarks
+	$(BIN)/ruff check helpers tests benchmarks tools
 	$(BIN)/python -m pytest
 
 lab: $(STAMP)
