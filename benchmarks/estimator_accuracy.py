@@ -15,7 +15,6 @@ Run: ``python benchmarks/estimator_accuracy.py [--quick]``; last line ``RESULT {
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import subprocess
@@ -26,32 +25,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers.fixtures import tiny_config_dict  # noqa: E402
+from helpers.fixtures import grown_config  # noqa: E402
 from helpers.paths import CACHE_DIR  # noqa: E402
 
 MIB = 2**20
-# name -> (base fixture, text overrides, vision overrides)
+# name -> (base fixture, text overrides, vision overrides, mrope_section or None: derived from head_dim);
+# the vision tower's out_hidden_size follows the text hidden_size (helpers.fixtures.grown_config)
 VARIANTS = {
-    "tiny-moe": ("tiny-moe", {}, {}),
-    "tiny-dense": ("tiny-dense", {}, {}),
+    "tiny-moe": ("tiny-moe", {}, {}, None),
+    "tiny-dense": ("tiny-dense", {}, {}, None),
     "moe-120M": ("tiny-moe", {"hidden_size": 256, "num_hidden_layers": 4, "num_experts": 16, "num_experts_per_tok": 4,
                               "moe_intermediate_size": 320, "num_attention_heads": 8, "num_key_value_heads": 2,
-                              "head_dim": 32, "rope_scaling": {"mrope_interleaved": True, "mrope_section": [8, 4, 4],
-                                                               "rope_type": "default"}},
-                 {"depth": 4, "hidden_size": 256, "intermediate_size": 640, "num_heads": 4, "out_hidden_size": 256,
-                  "deepstack_visual_indexes": [1, 2, 3]}),
+                              "head_dim": 32},
+                 {"depth": 4, "hidden_size": 256, "intermediate_size": 640, "num_heads": 4,
+                  "deepstack_visual_indexes": [1, 2, 3]}, [8, 4, 4]),
     "dense-1B": ("tiny-dense", {"hidden_size": 1536, "num_hidden_layers": 8, "intermediate_size": 4608,
-                                "num_attention_heads": 12, "num_key_value_heads": 4, "head_dim": 128,
-                                "rope_scaling": {"mrope_interleaved": True, "mrope_section": [24, 20, 20],
-                                                 "rope_type": "default"}},
-                 {"depth": 8, "hidden_size": 768, "intermediate_size": 3072, "num_heads": 12, "out_hidden_size": 1536,
-                  "deepstack_visual_indexes": [2, 4, 6]}),
+                                "num_attention_heads": 12, "num_key_value_heads": 4, "head_dim": 128},
+                 {"depth": 8, "hidden_size": 768, "intermediate_size": 3072, "num_heads": 12,
+                  "deepstack_visual_indexes": [2, 4, 6]}, None),
     "moe-1B": ("tiny-moe", {"hidden_size": 1024, "num_hidden_layers": 6, "num_experts": 32, "num_experts_per_tok": 4,
                             "moe_intermediate_size": 384, "num_attention_heads": 16, "num_key_value_heads": 4,
-                            "head_dim": 64, "rope_scaling": {"mrope_interleaved": True, "mrope_section": [12, 10, 10],
-                                                             "rope_type": "default"}},
-               {"depth": 6, "hidden_size": 512, "intermediate_size": 2048, "num_heads": 8, "out_hidden_size": 1024,
-                "deepstack_visual_indexes": [1, 3, 5]}),
+                            "head_dim": 64},
+               {"depth": 6, "hidden_size": 512, "intermediate_size": 2048, "num_heads": 8,
+                "deepstack_visual_indexes": [1, 3, 5]}, None),
 }
 # (variant, text words, images as (w, h) list, new tokens)
 FULL = [("tiny-moe", 200, [], 8), ("tiny-moe", 1500, [(2480, 3508)] * 2, 8), ("tiny-dense", 800, [(1024, 768)] * 4, 8),
@@ -61,30 +57,21 @@ QUICK = [("tiny-moe", 200, [], 4), ("tiny-moe", 800, [(1240, 1754)] * 2, 4), ("m
 
 
 def variant_config(name: str) -> dict:
-    base, text, vision = VARIANTS[name]
-    cfg = tiny_config_dict(base)
-    cfg["text_config"].update(copy.deepcopy(text))
-    cfg["vision_config"].update(copy.deepcopy(vision))
-    return cfg
+    base, text, vision, mrope = VARIANTS[name]
+    return grown_config(base, text, vision, mrope)
 
 
 def checkpoint(name: str) -> Path:
-    """Build (once) and save the variant in a subprocess; returns its folder."""
+    """Build (once) and save the variant in a subprocess (its memory is freed after); returns its folder."""
     folder = CACHE_DIR / "bench" / name
     stamp = folder / "variant.json"
     cfg = variant_config(name)
     if stamp.exists() and json.loads(stamp.read_text()) == cfg:
         return folder
     code = (
-        "import json,sys,torch,shutil; from pathlib import Path; from helpers.census import build_config;"
-        "from helpers.fixtures import build_processor; from transformers import AutoModelForImageTextToText;"
-        "cfg=json.loads(sys.argv[1]); out=Path(sys.argv[2]); tmp=out.with_name(out.name+'.tmp');"
-        "shutil.rmtree(tmp, ignore_errors=True); torch.manual_seed(0);"
-        "m=AutoModelForImageTextToText.from_config(build_config(cfg), dtype=torch.bfloat16);"
-        "m.save_pretrained(tmp, max_shard_size='500MB'); build_processor().save_pretrained(tmp);"
-        "(tmp/'variant.json').write_text(json.dumps(cfg)); shutil.rmtree(out, ignore_errors=True); tmp.rename(out)"
+        "import json, sys; from helpers.fixtures import save_random_checkpoint; cfg = json.loads(sys.argv[1]);"
+        "save_random_checkpoint(cfg, sys.argv[2], max_shard_size='500MB', seed=0, files={'variant.json': sys.argv[1]})"
     )
-    folder.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-c", code, json.dumps(cfg), str(folder)], check=True, cwd=ROOT)
     return folder
 

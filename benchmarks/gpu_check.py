@@ -56,8 +56,7 @@ def inputs_for(processor, words: int, images: list, cap: int | None, device: str
     from helpers.inference import prepare_inputs
 
     imgs = [Image.new("RGB", s, (200, 200, 200)) for s in images]
-    kw = {"size": {"shortest_edge": 65536, "longest_edge": cap}} if cap else {}
-    return prepare_inputs(processor, imgs, " ".join(["word"] * words), **kw).to(device)
+    return prepare_inputs(processor, imgs, " ".join(["word"] * words), max_pixels=cap).to(device)
 
 
 def measure(model, inputs, device: str, new: int) -> dict:
@@ -106,6 +105,7 @@ def main() -> None:
     import torch
 
     from helpers.fixtures import build_processor
+    from helpers.inference import visual_tokens_of
 
     start = time.perf_counter()
     if args.cpu_smoke:
@@ -129,8 +129,7 @@ def main() -> None:
             inputs = inputs_for(processor, n_words, pages * n_img, cap, device)
             m = measure(model, inputs, device, new)
             prompt = int(inputs["input_ids"].shape[1])
-            grid = inputs.get("image_grid_thw")
-            vis = [int(r.prod()) // 4 for r in grid] if grid is not None else []
+            vis = visual_tokens_of(inputs, processor.image_processor.merge_size)
             est = estimate_peak_memory(cfg, "bfloat16", prompt - sum(vis) + new + 1, 1, pages * n_img,
                                        max_pixels=cap, device="cuda", overhead_bytes=0, slack_fraction=0.0)
             pred = est.peak_bytes

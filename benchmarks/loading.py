@@ -28,9 +28,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+NAIVE_FILE = "state_dict.bin"  # the same weights as ONE torch.save file, beside the shards
 
 WIDE = {"hidden_size": 1024, "moe_intermediate_size": 640, "intermediate_size": 1536, "num_attention_heads": 8,
         "num_key_value_heads": 4, "head_dim": 128}
@@ -44,46 +46,35 @@ SIZES = {  # bf16 weights: ~0.15 GiB (notebook), ~0.65 GiB (quick), ~1.6 GiB (fu
 
 def bench_config(size: str) -> dict:
     """The tiny fixture's config (the real 30B config, shrunk) grown to a few hundred MB–GB; experts non-square."""
-    from helpers.fixtures import tiny_config_dict
+    from helpers.fixtures import grown_config
 
-    cfg = tiny_config_dict("tiny-moe")
-    text = {"num_experts_per_tok": 2, **SIZES[size]}
-    cfg["text_config"].update(text)
-    half = text["head_dim"] // 2  # mrope sections cover half the head dimension
-    cfg["text_config"]["rope_scaling"]["mrope_section"] = [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16]
-    cfg["vision_config"]["out_hidden_size"] = text["hidden_size"]
-    return cfg
+    return grown_config("tiny-moe", {"num_experts_per_tok": 2, **SIZES[size]})
+
+
+def is_built(folder: Path) -> bool:
+    """Whether the cached checkpoint (shards and the one-file copy) is complete."""
+    return (folder / "done").exists() and (folder / NAIVE_FILE).exists()
 
 
 def build_checkpoint(size: str) -> Path:
-    """Build once: <folder>/ sharded safetensors (save_pretrained) and <folder>.bin (torch.save, one file)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
+    """Build once: <folder>/ sharded safetensors (save_pretrained) and <folder>/state_dict.bin (torch.save, one file).
 
+    Both are written in one atomic folder: an interrupted build leaves nothing half-written.
+    """
+    import torch
+
+    from helpers.fixtures import save_random_checkpoint
     from helpers.paths import CACHE_DIR
 
     folder = CACHE_DIR / "bench" / f"loading-{size}"
-    if (folder / "done").exists():
+    if is_built(folder):
         return folder
-    import shutil
-    import tempfile
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    cfg = bench_config(size)
-    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-    torch.manual_seed(0)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
-    tmp = Path(tempfile.mkdtemp(prefix=f".loading-{size}-", dir=folder.parent))
-    try:  # build beside the destination, rename when complete: an interrupted build leaves nothing half-written
-        model.save_pretrained(tmp / "ckpt", max_shard_size="300MB")
-        torch.save(model.state_dict(), tmp / "ckpt.bin")
-        (tmp / "ckpt" / "done").write_text("ok\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.joinpath("ckpt.bin").replace(folder.with_suffix(".bin"))
-        tmp.joinpath("ckpt").rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    def one_file(model: Any, tmp: Path) -> None:
+        torch.save(model.state_dict(), tmp / NAIVE_FILE)
+
+    return save_random_checkpoint(bench_config(size), folder, max_shard_size="300MB", seed=0, processor=False,
+                                  also=one_file, files={"done": "ok\n"})
 
 
 def checkpoint_bytes(folder: Path) -> int:
@@ -116,7 +107,7 @@ def child(path: str, folder: Path) -> dict:
             elif path == "naive":
                 config = AutoConfig.from_pretrained(folder)
                 model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
-                state = torch.load(folder.with_suffix(".bin"), weights_only=True)
+                state = torch.load(folder / NAIVE_FILE, weights_only=True)
                 model.load_state_dict(state)
                 touched = touch_parameters(model)
             else:  # raw: the ceiling, every byte of the shards read once
@@ -160,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size or ("quick" if args.quick else "full")
     reps = args.reps or (1 if args.quick else 3)
     t0 = time.perf_counter()
-    built_now = not (CACHE_DIR / "bench" / f"loading-{size}" / "done").exists()
+    built_now = not is_built(CACHE_DIR / "bench" / f"loading-{size}")
     folder = build_checkpoint(size)
     total = checkpoint_bytes(folder)
     print(f"checkpoint: {folder} ({total / 2**30:.2f} GiB in {len(list(folder.glob('*.safetensors')))} shards; "

@@ -39,8 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers.fixtures import tiny_config_dict  # noqa: E402
-from helpers.paths import CACHE_DIR  # noqa: E402
+from helpers.paths import CACHE_DIR, atomic_folder  # noqa: E402
 
 MB = 10**6
 CHILD = r"""
@@ -76,13 +75,13 @@ end = time.perf_counter()
 stop.set()
 thread.join()
 samples.append((end, *status()))
-span = {name: (a, b) for name, a, b in getattr(r, "timeline", [])}  # phases recorded by repair()
-cut = span["verify"][0] if "verify" in span else end
+span = {name: (a, b) for name, a, b in r.timeline}  # phases recorded by repair()
+cut = span["verify"][0]
 def peak(a, b, k, base):
     return max([s[k] for s in samples if a <= s[0] <= b] + [base]) - base
 print(json.dumps({
     "seconds": end - t, "import_s": import_s, "bytes": r.bytes_written, "samples": len(samples),
-    "phase_s": {name: b - a for name, (a, b) in span.items()}, "sync_s": end - (r.timeline[-1][2] if span else end),
+    "phase_s": {name: b - a for name, (a, b) in span.items()}, "sync_s": end - r.timeline[-1][2],
     "baseline_rss": base_rss, "baseline_anon": base_anon,
     "rewrite_anon": peak(t, cut, 2, base_anon), "verify_anon": peak(cut, end, 2, base_anon),
     "rewrite_rss": peak(t, cut, 1, base_rss), "verify_rss": peak(cut, end, 1, base_rss),
@@ -91,43 +90,26 @@ print(json.dumps({
 """
 
 
-def release(name: str, tensor):
-    """The release layout of a fused expert tensor ([E, 2I, H] -> [E, H, 2I], [E, H, I] -> [E, I, H])."""
-    if name.endswith(("experts.gate_up_proj", "experts.down_proj")):
-        return tensor.transpose(1, 2).contiguous()
-    return tensor
-
-
 def build(hidden: int, shard: str) -> tuple[Path, Path]:
     """(broken, reference): a random-weight MoE checkpoint of the real architecture saved with
     save_pretrained, experts in the release layout (the reference), and a copy whose keys carry
     `_orig_mod.` (the one to repair)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    from helpers.checkpoints.faults import rewrite_weights
-    from helpers.fixtures import build_fixture
+    from helpers.checkpoints.faults import _transpose_experts, rewrite_weights
+    from helpers.fixtures import PROCESSOR_FILES, build_fixture, grown_config, random_model
 
     root = CACHE_DIR / "bench-repair"
     ref, broken = root / f"ref-release-h{hidden}-{shard}", root / f"orig-mod-release-h{hidden}-{shard}"
     if (ref / "config.json").exists() and (broken / "config.json").exists():
         return broken, ref
-    cfg = tiny_config_dict("tiny-moe")
-    cfg["text_config"].update(hidden_size=hidden, num_hidden_layers=4, num_experts=16, moe_intermediate_size=hidden + 64)
-    cfg["vision_config"]["out_hidden_size"] = hidden
-    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-    torch.manual_seed(0)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+    model = random_model(grown_config("tiny-moe", {"hidden_size": hidden, "num_hidden_layers": 4, "num_experts": 16,
+                                                   "moe_intermediate_size": hidden + 64}), seed=0)
     for dest in (ref, broken):
-        tmp = dest.with_name(dest.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(dest, ignore_errors=True)
-        model.save_pretrained(tmp, max_shard_size=shard)
         prefix = "_orig_mod." if dest == broken else ""
-        rewrite_weights(tmp, lambda sd, p=prefix: {p + k: release(k, v) for k, v in sd.items()})
-        for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "processor_config.json"):
-            shutil.copyfile(build_fixture("tiny-moe") / name, tmp / name)
-        tmp.rename(dest)
+        with atomic_folder(dest) as tmp:  # experts in the release layout: [E, 2I, H] -> [E, H, 2I], [E, I, H]
+            model.save_pretrained(tmp, max_shard_size=shard)
+            rewrite_weights(tmp, lambda sd, p=prefix: {p + k: v for k, v in _transpose_experts(sd).items()})
+            for name in PROCESSOR_FILES:
+                shutil.copyfile(build_fixture("tiny-moe") / name, tmp / name)
     return broken, ref
 
 

@@ -18,18 +18,18 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.census import meta_model
+from helpers.checkpoints.safetensors_io import DTYPE_BYTES, st_dtype
 from helpers.errors import WorkbookError
 
 GIB = 2**30
-_DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-                "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-_TORCH_TO_ST = {"bfloat16": "BF16", "float16": "F16", "float32": "F32", "float8_e4m3fn": "F8_E4M3"}
 
 
 class AnatomyError(WorkbookError, ValueError):
@@ -189,7 +189,7 @@ def read_anatomy(folder: str | Path) -> CheckpointAnatomy:
                 for key in f.keys():
                     sl = f.get_slice(key)
                     shape, dtype = tuple(sl.get_shape()), sl.get_dtype()
-                    nbytes = _DTYPE_BYTES.get(dtype, 0) * _numel(shape)
+                    nbytes = DTYPE_BYTES.get(dtype, 0) * math.prod(shape)
                     tensors.append(TensorEntry(key, shape, dtype, nbytes, name))
         except Exception as err:  # safetensors raises its own error types for truncated or bad headers
             raise AnatomyError(f"{path.name}: unreadable safetensors header ({err}); the file is damaged, "
@@ -202,38 +202,11 @@ def read_anatomy(folder: str | Path) -> CheckpointAnatomy:
     return CheckpointAnatomy(str(folder), tensors)
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
-def meta_model(config: str | Path | dict[str, Any], dtype: str = "bfloat16"):
-    """The real Transformers model class built on the meta device (no memory, ~0.1–2 s for the 30B).
-
-    Example:
-        >>> m = meta_model("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
-        >>> type(m).__name__, next(m.parameters()).device.type
-        ('Qwen3VLMoeForConditionalGeneration', 'meta')
-    """
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    if isinstance(config, dict):
-        cfg_dict = dict(config)
-        cfg = AutoConfig.for_model(cfg_dict.pop("model_type"), **cfg_dict)
-    else:
-        cfg = AutoConfig.from_pretrained(str(config))
-    with torch.device("meta"):
-        return AutoModelForImageTextToText.from_config(cfg, dtype=getattr(torch, dtype))
-
-
 def release_transposed_keys(model: Any) -> list[str]:
     """Parameter name patterns that Transformers' conversion mapping transposes on load (release layout).
 
     Example:
-        >>> release_transposed_keys(meta_model("data/configs/Qwen3-VL-30B-A3B-Instruct.json"))
+        >>> release_transposed_keys(meta_model("data/configs/Qwen3-VL-30B-A3B-Instruct.json", "bfloat16"))
         ['mlp.experts.gate_up_proj', 'mlp.experts.down_proj']
     """
     from transformers.conversion_mapping import get_checkpoint_conversion_mapping
@@ -259,14 +232,14 @@ def release_anatomy(config: str | Path | dict[str, Any], dtype: str = "bfloat16"
     transposed = release_transposed_keys(model)
     state = model.state_dict()
     plan = split_torch_state_dict_into_shards(state, max_shard_size=max_shard_size)
-    st_dtype = _TORCH_TO_ST.get(dtype, dtype.upper())
+    st_name = st_dtype(dtype)
     tensors = []
     for name, t in state.items():
         shape = tuple(t.shape)
         if any(p in name for p in transposed) and len(shape) == 3:
             shape = (shape[0], shape[2], shape[1])  # the release stores [E, H, 2I] / [E, I, H]
-        nbytes = _numel(shape) * _DTYPE_BYTES.get(st_dtype, t.element_size())
-        tensors.append(TensorEntry(name, shape, st_dtype, nbytes, plan.tensor_to_filename[name]))
+        nbytes = math.prod(shape) * DTYPE_BYTES.get(st_name, t.element_size())
+        tensors.append(TensorEntry(name, shape, st_name, nbytes, plan.tensor_to_filename[name]))
     source = str(config) if not isinstance(config, dict) else config.get("_name_or_path", "config")
     return CheckpointAnatomy(source, tensors, derived=True)
 

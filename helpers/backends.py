@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from helpers.errors import WorkbookError
-from helpers.inference import GenerationResult, chat_messages, generate_answer, visual_tokens_of
+from helpers.inference import GenerationResult, generate_answers
 
 
 class BackendError(WorkbookError, RuntimeError):
@@ -40,15 +40,6 @@ def _load_image(image: Any) -> Any:
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     return Image.open(image).convert("RGB")
-
-
-def _size_kwargs(processor_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """min_pixels/max_pixels turned into the processor's ``size=`` form (5.23 deprecates the former)."""
-    from helpers.prepare import size_kwargs
-
-    kwargs = dict(processor_kwargs)
-    lo, hi = kwargs.pop("min_pixels", None), kwargs.pop("max_pixels", None)
-    return {**size_kwargs(lo, hi), **kwargs}
 
 
 def _stamped_random(source: str) -> bool:
@@ -106,9 +97,7 @@ class LocalBackend(Backend):
         return self._loaded
 
     def generate(self, images: list[Any], prompt: str, max_new_tokens: int = 64, **processor_kwargs: Any) -> GenerationResult:
-        processor_kwargs = _size_kwargs(processor_kwargs)
-        model, processor = self.model_and_processor
-        return generate_answer(model, processor, [_load_image(i) for i in images], prompt, max_new_tokens, **processor_kwargs)
+        return self._answers([(images, prompt)], max_new_tokens, **processor_kwargs)[0]
 
     def generate_batch(
         self, requests: list[tuple[list[Any], str]], max_new_tokens: int = 64, **processor_kwargs: Any
@@ -116,42 +105,14 @@ class LocalBackend(Backend):
         """Padded batches of `batch_size` through one `generate` call each (left padding)."""
         out: list[GenerationResult] = []
         for start in range(0, len(requests), self.batch_size):
-            out += self._one_batch(requests[start : start + self.batch_size], max_new_tokens, **processor_kwargs)
+            out += self._answers(requests[start : start + self.batch_size], max_new_tokens, **processor_kwargs)
         return out
 
-    def _one_batch(self, requests, max_new_tokens, **processor_kwargs) -> list[GenerationResult]:
-        import torch
-
-        if len(requests) == 1:
-            return [self.generate(*requests[0], max_new_tokens, **processor_kwargs)]
-        processor_kwargs = _size_kwargs(processor_kwargs)
+    def _answers(self, requests: list[tuple[list[Any], str]], max_new_tokens: int,
+                 **processor_kwargs: Any) -> list[GenerationResult]:
         model, processor = self.model_and_processor
-        conversations = [chat_messages([_load_image(i) for i in imgs], prompt) for imgs, prompt in requests]
-        processor.tokenizer.padding_side = "left"
-        inputs = processor.apply_chat_template(
-            conversations, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt",
-            processor_kwargs={"padding": True, **processor_kwargs},
-        ).to(model.device)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            generated = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        seconds = time.perf_counter() - start
-        width = inputs["input_ids"].shape[1]
-        per_image = visual_tokens_of(inputs, processor.image_processor.merge_size)
-        results, cursor = [], 0
-        for row, (imgs, _prompt) in enumerate(requests):
-            new = generated[row, width:]
-            pad = processor.tokenizer.pad_token_id
-            n_new = int((new != pad).sum()) if pad is not None else int(new.numel())
-            results.append(GenerationResult(
-                text=processor.decode(new, skip_special_tokens=True),
-                prompt_tokens=int(inputs["attention_mask"][row].sum()),
-                visual_tokens=per_image[cursor : cursor + len(imgs)],
-                new_tokens=n_new,
-                seconds=seconds / len(requests),
-            ))
-            cursor += len(imgs)
-        return results
+        loaded = [([_load_image(i) for i in imgs], prompt) for imgs, prompt in requests]
+        return generate_answers(model, processor, loaded, max_new_tokens, **processor_kwargs)
 
 
 def image_data_url(image: Any) -> str:

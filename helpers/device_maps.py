@@ -7,9 +7,9 @@ requests that would fail late or leave files behind: a device that does not exis
 which no device can hold one no-split layer, an `offload_folder` that is read-only or too small.
 
 Example:
-    >>> from helpers.anatomy import meta_model
+    >>> from helpers.census import meta_model
     >>> from helpers.hardware import parse_gpus
-    >>> model = meta_model("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
+    >>> model = meta_model("data/configs/Qwen3-VL-30B-A3B-Instruct.json", "bfloat16")
     >>> plan = plan_for_hardware(model, parse_gpus("2xA100-80GB"), "balanced")
     >>> sorted(plan.bytes_per_device)
     [0, 1]
@@ -17,16 +17,19 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from helpers.errors import WorkbookError
 from helpers.hardware import Hardware
-from helpers.placement import quiet_planner
 
 GIB = 2**30
 STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
@@ -36,6 +39,23 @@ _GPU_COLOURS = ["#4c72b0", "#55a868", "#8172b3", "#64b5cd", "#937860", "#da8bc3"
 
 class DeviceMapError(WorkbookError, ValueError):
     """A device_map / max_memory / offload_folder request that cannot work; the message says what to change."""
+
+
+@contextmanager
+def quiet_planner() -> Iterator[None]:
+    """accelerate's notes while planning for hardware this machine lacks ("Device 0 is not available", the
+    tie_weights hint) are expected in a plan: silence them for the block."""
+    loggers = [logging.getLogger(n) for n in ("accelerate", "accelerate.utils.modeling")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lvl in zip(loggers, levels, strict=True):
+            lg.setLevel(lvl)
 
 
 def to_bytes(value: int | str) -> int:
@@ -175,9 +195,12 @@ def _label(dev: Any) -> str:
     return f"GPU {dev}" if isinstance(dev, int) else str(dev)
 
 
-def bytes_per_device(model: Any, device_map: dict[str, Any]) -> dict[Any, int]:
-    """Sum the bytes each device receives under a device map (ordered: GPUs, cpu, disk)."""
-    sizes = module_sizes(model)
+def bytes_per_device(model: Any, device_map: dict[str, Any], sizes: dict[str, int] | None = None) -> dict[Any, int]:
+    """Sum the bytes each device receives under a device map (ordered: GPUs, cpu, disk).
+
+    `sizes` (module name -> bytes) defaults to `module_sizes(model)`; pass accelerate's sizes for another dtype.
+    """
+    sizes = module_sizes(model) if sizes is None else sizes
     totals: dict[Any, int] = {}
     for name, dev in device_map.items():
         key = _device_key(dev)

@@ -106,29 +106,6 @@ def mask_boxes(image: Any, boxes: list[tuple[str, Box]], kinds: set[str] | None 
     return out
 
 
-def norm_ocr(text: str) -> str:
-    """OCR text for matching: NFKC, no spaces, case-folded (so '（资产）' matches '(资产)')."""
-    import re
-    import unicodedata
-
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
-
-
-def same_row(lines: list[Any], anchor: Any, exclude_self: bool = True) -> list[Any]:
-    """OCR lines whose vertical centre lies within 0.6 line-heights of `anchor`'s, left to right."""
-    row = [ln for ln in lines if abs(ln.yc - anchor.yc) < 0.6 * max(anchor.height, 1) and not (exclude_self and ln is anchor)]
-    return sorted(row, key=lambda ln: ln.box[0])
-
-
-def find_label(lines: list[Any], label: str) -> Any | None:
-    """The OCR line equal to `label` (normalised), else the first that starts with it."""
-    want = norm_ocr(label)
-    exact = [ln for ln in lines if norm_ocr(ln.text) == want]
-    if exact:
-        return exact[0]
-    return next((ln for ln in lines if norm_ocr(ln.text).startswith(want)), None)
-
-
 class Table:
     """Rows of dicts shown as an HTML table in a notebook and as aligned text elsewhere (no pandas needed).
 

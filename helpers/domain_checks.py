@@ -41,6 +41,8 @@ SUMS = {  # total: (parts, sign of each part)
     "net_change": ["cfo", "cfi", "cff"],
     "cash_end": ["cash_begin", "net_change"],
 }
+# Pixels between a nodule's edge and the box drawn around it (medical_docs draws it; the link check undoes it).
+REGION_PAD = 8
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,15 @@ class Check:
 
 
 def _num(values: dict[str, Any], key: str) -> float | None:
-    return parse_number(values.get(key)) if key in values else None
+    return parse_number(values.get(key))
+
+
+def _sum(values: dict[str, Any], *keys: str) -> float | None:
+    """The figures named by `keys` added up, a leading '-' subtracting one; None when any is missing."""
+    nums = [_num(values, k.lstrip("-")) for k in keys]
+    if any(n is None for n in nums):
+        return None
+    return sum(-n if k.startswith("-") else n for k, n in zip(keys, nums, strict=True))  # type: ignore[operator]
 
 
 def _compare(name: str, expected: float | None, found: float | None, tol: float = 0.5) -> Check:
@@ -72,18 +82,12 @@ def check_period(values: dict[str, Any], year: int | str = "") -> list[Check]:
     suffix = f" ({year})" if year != "" else ""
     checks = []
     for total, parts in SUMS.items():
-        nums = [_num(values, p.lstrip("-")) for p in parts]
-        expected = None if any(n is None for n in nums) else sum(-n if p.startswith("-") else n for p, n in zip(parts, nums, strict=True))
-        checks.append(_compare(f"{total} = {' + '.join(parts)}{suffix}".replace("+ -", "- "), expected, _num(values, total)))
+        checks.append(_compare(f"{total} = {' + '.join(parts)}{suffix}".replace("+ -", "- "), _sum(values, *parts),
+                               _num(values, total)))
     checks.append(_compare(f"assets = liabilities + equity{suffix}", _sum(values, "total_liabilities", "total_equity"),
                            _num(values, "total_assets")))
     checks.append(_compare(f"cash-flow closing cash = balance-sheet cash{suffix}", _num(values, "cash"), _num(values, "cash_end")))
     return checks
-
-
-def _sum(values: dict[str, Any], *keys: str) -> float | None:
-    nums = [_num(values, k) for k in keys]
-    return None if any(n is None for n in nums) else sum(nums)  # type: ignore[arg-type]
 
 
 def check_periods(current: dict[str, Any], previous: dict[str, Any], years: tuple[int, int] = YEARS) -> list[Check]:
@@ -91,9 +95,8 @@ def check_periods(current: dict[str, Any], previous: dict[str, Any], years: tupl
     y1, y0 = years
     checks = check_period(current, y1) + check_period(previous, y0)
     checks.append(_compare(f"opening cash {y1} = closing cash {y0}", _num(previous, "cash_end"), _num(current, "cash_begin")))
-    moved = None
-    if _num(previous, "retained") is not None and _sum(current, "net_profit", "dividends") is not None:
-        moved = _num(previous, "retained") + _sum(current, "net_profit", "dividends")  # type: ignore[operator]
+    opening, flow = _num(previous, "retained"), _sum(current, "net_profit", "dividends")
+    moved = None if opening is None or flow is None else opening + flow
     checks.append(_compare(f"retained {y1} = retained {y0} + net profit + dividends", moved, _num(current, "retained")))
     return checks
 
@@ -135,6 +138,16 @@ def flag_for(value: float, low: float, high: float) -> str:
     return "H" if value > high else "L" if value < low else "N"
 
 
+def normalize_flag(text: Any) -> str:
+    """A flag as written -> 'H' / 'L' / its first character upper-cased: 'high', 'h', '↑' -> 'H'; '↓' -> 'L'.
+
+    Example:
+        >>> normalize_flag(" ↑"), normalize_flag("low"), normalize_flag("N")
+        ('H', 'L', 'N')
+    """
+    return str(text).strip().upper()[:1].replace("↑", "H").replace("↓", "L")
+
+
 def parse_range(text: str) -> tuple[float | None, float | None]:
     """A printed reference range: '3.9-6.1', '3.9–6.1', '<5.2', '≥60' -> (low, high).
 
@@ -167,7 +180,7 @@ def check_lab_flags(answer: dict[str, Any], ranges: dict[str, tuple[float, float
             checks.append(Check(f"{code} flag agrees with range", "skip"))
             continue
         want = flag_for(value, low, high)
-        got = str(flag).strip().upper()[:1].replace("↑", "H").replace("↓", "L")
+        got = normalize_flag(flag)
         checks.append(Check(f"{code} flag agrees with range ({value:g} in {low:g}-{high:g} -> {want})",
                             "pass" if got == want else "fail", 1.0, 1.0 if got == want else 0.0))
     return checks
@@ -175,6 +188,17 @@ def check_lab_flags(answer: dict[str, Any], ranges: dict[str, tuple[float, float
 
 _SIDE = {"右": "right", "左": "left", "right": "right", "left": "left"}
 _ZONE = {"上": "upper", "下": "lower", "upper": "upper", "lower": "lower"}
+
+
+def region_side_zone(region: tuple[int, int, int, int], width: int, height: int) -> tuple[str, str]:
+    """Patient side and zone of a box on an axial image (image left = patient right; top half = upper).
+
+    Example:
+        >>> region_side_zone((10, 10, 40, 40), 512, 512)
+        ('right', 'upper')
+    """
+    cx, cy = (region[0] + region[2]) / 2, (region[1] + region[3]) / 2
+    return ("right" if cx < width / 2 else "left"), ("upper" if cy < height / 2 else "lower")
 
 
 def sentence_facts(sentence: str) -> dict[str, Any]:
@@ -198,16 +222,13 @@ def sentence_facts(sentence: str) -> dict[str, Any]:
 def check_imaging_link(case: Any, sentence_index: Any, size_tol_mm: float = 2.0) -> list[Check]:
     """Does the chosen sentence describe the marked region? Side and lobe from the region's position
     (radiological convention: image left = patient right), size from the box width at the pixel spacing."""
-    from helpers.medical_docs import region_side_zone
-
     idx = parse_number(sentence_index)
     if idx is None or not 0 <= int(idx) < len(case.sentences):
         return [Check("linked sentence exists", "fail", None, idx)]
     facts = sentence_facts(case.sentences[int(idx)])
     width, height = case.image.size
     side, zone = region_side_zone(case.region, width, height)
-    # The box is drawn 8 px outside the nodule on each side.
-    size_mm = (case.region[2] - case.region[0] - 16) * case.mm_per_px
+    size_mm = (case.region[2] - case.region[0] - 2 * REGION_PAD) * case.mm_per_px  # the box sits REGION_PAD outside
     return [
         Check("linked sentence: same side (image left = patient right)", "pass" if facts["side"] == side else "fail"),
         Check("linked sentence: same lobe", "pass" if facts["zone"] == zone else "fail"),

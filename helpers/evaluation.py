@@ -205,18 +205,17 @@ def aggregate(scores: list[FieldScores], groups: list[str] | None = None) -> Agg
         >>> a.mean, a.by_group
         (0.5, {'x': 1.0, 'y': 0.0})
     """
-    every = [f for s in scores for f in s.fields]
-    n = len(every)
-    by_group: dict[str, list[float]] = {}
+    every = FieldScores([f for s in scores for f in s.fields])
+    by_group: dict[str, FieldScores] = {}
     for label, s in zip(groups or [], scores, strict=False):
-        by_group.setdefault(label, []).extend(f.score for f in s.fields)
+        by_group.setdefault(label, FieldScores()).fields.extend(s.fields)
     return Aggregate(
         documents=len(scores),
-        fields=n,
-        mean=sum(f.score for f in every) / n if n else 0.0,
-        exact=sum(f.exact for f in every) / n if n else 0.0,
-        anls=sum(f.anls for f in every) / n if n else 0.0,
-        by_group={k: sum(v) / len(v) for k, v in by_group.items() if v},
+        fields=len(every.fields),
+        mean=every.mean,
+        exact=every.exact,
+        anls=every.anls,
+        by_group={k: g.mean for k, g in by_group.items() if g.fields},
     )
 
 

@@ -21,14 +21,18 @@ import copy
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from helpers.census import build_config
 from helpers.paths import CACHE_DIR, CONFIGS_DIR, atomic_folder
 
 SEED = 1234
 FIXTURE_VERSION = 1  # bump when the build changes in a way the hash below cannot see
 SHARD_SIZE = "12MB"  # small on purpose: the tiny checkpoints come out in several shards
+# What `build_processor().save_pretrained` writes: tokenizer, its config, image processor and chat template.
+PROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.jinja")
 
 # Our own Qwen3-VL chat template: one <|vision_start|><|image_pad|><|vision_end|> per image,
 # which the processor then expands to the image's visual-token count.
@@ -157,21 +161,90 @@ def build_processor():
     )
 
 
-def build_model(name: str, seed: int = SEED):
+def grown_config(base: str, text: dict[str, Any], vision: dict[str, Any] | None = None,
+                 mrope_section: list[int] | None = None) -> dict[str, Any]:
+    """A tiny fixture's config grown to other sizes: still the real release config and architecture.
+
+    `text` and `vision` update text_config and vision_config; the vision tower's output then follows the
+    text hidden size (out_hidden_size), and the mrope sections split half the head dimension as
+    [h - 2 * (h * 5 // 16), h * 5 // 16, h * 5 // 16] (24/20/20 for head_dim 128, as the release) unless
+    `mrope_section` is given.
+
+    Example:
+        >>> cfg = grown_config("tiny-moe", {"hidden_size": 512, "head_dim": 64})
+        >>> cfg["text_config"]["rope_scaling"]["mrope_section"], cfg["vision_config"]["out_hidden_size"]
+        ([12, 10, 10], 512)
+    """
+    cfg = tiny_config_dict(base)
+    cfg["text_config"].update(copy.deepcopy(text))
+    cfg["vision_config"].update(copy.deepcopy(vision or {}))
+    t = cfg["text_config"]
+    half = t["head_dim"] // 2
+    t["rope_scaling"]["mrope_section"] = (list(mrope_section) if mrope_section is not None
+                                          else [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16])
+    cfg["vision_config"]["out_hidden_size"] = t["hidden_size"]
+    return cfg
+
+
+def random_model(config: dict[str, Any], seed: int = SEED):
+    """The real Transformers class built from a config dict with seeded random bf16 weights (eval mode).
+
+    Example:
+        >>> type(random_model(tiny_config_dict("tiny-dense"))).__name__
+        'Qwen3VLForConditionalGeneration'
+    """
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    built = build_config(config)
+    torch.manual_seed(seed)
+    return AutoModelForImageTextToText.from_config(built, dtype=torch.bfloat16).eval()
+
+
+def build_model(name: str, seed: int = SEED, text_overrides: dict[str, Any] | None = None):
     """Instantiate the tiny fixture model with seeded random bf16 weights (real Transformers class).
+
+    `text_overrides` updates its text_config first (e.g. ``{"moe_intermediate_size": 32}``).
 
     Example:
         >>> type(build_model("tiny-moe")).__name__
         'Qwen3VLMoeForConditionalGeneration'
     """
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
+    cfg = tiny_config_dict(name)
+    cfg["text_config"].update(copy.deepcopy(text_overrides or {}))
+    return random_model(cfg, seed)
 
-    cfg_dict = tiny_config_dict(name)
-    config = AutoConfig.for_model(cfg_dict.pop("model_type"), **cfg_dict)
-    torch.manual_seed(seed)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
-    return model.eval()
+
+def _write_checkpoint(model: Any, folder: Path, max_shard_size: str, processor: bool = True,
+                      also: Callable[[Any, Path], None] | None = None, files: dict[str, str] | None = None) -> None:
+    """save_pretrained in shards, then the processor files, then `also(model, folder)`, then `files` (name -> text)."""
+    model.save_pretrained(folder, max_shard_size=max_shard_size)
+    if processor:
+        build_processor().save_pretrained(folder)
+    if also is not None:
+        also(model, folder)
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text)
+
+
+def save_random_checkpoint(config: dict[str, Any], dest: Path, *, max_shard_size: str, seed: int,
+                           processor: bool = True, also: Callable[[Any, Path], None] | None = None,
+                           files: dict[str, str] | None = None) -> Path:
+    """Save a seeded random-weight bf16 checkpoint of `config` at `dest`, atomically; RANDOM weights, noise output.
+
+    The real class, `save_pretrained(max_shard_size=…)`, the processor files (unless `processor=False`),
+    then `also(model, folder)` for anything more and `files` (name -> text, e.g. a "done" marker) last.
+    Everything is written in a temporary sibling that replaces `dest` only when complete.
+
+    Example:
+        >>> save_random_checkpoint(tiny_config_dict("tiny-dense"), Path("/tmp/ckpt"), max_shard_size="12MB",
+        ...                        seed=0, files={"done": "random weights\n"})   # doctest: +SKIP
+        PosixPath('/tmp/ckpt')
+    """
+    dest = Path(dest)
+    with atomic_folder(dest) as tmp:
+        _write_checkpoint(random_model(config, seed), tmp, max_shard_size, processor, also, files)
+    return dest
 
 
 def fixture_dir(name: str) -> Path:
@@ -192,12 +265,10 @@ def build_fixture(name: str, dest: Path | None = None, force: bool = False) -> P
     fingerprint = _fingerprint(name)
     if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint:
         return dest
+    stamp_data = {"fingerprint": fingerprint, "seed": SEED, "random_weights": True}
     with atomic_folder(dest) as tmp:
-        model = build_model(name)
-        model.save_pretrained(tmp, max_shard_size=SHARD_SIZE)
-        build_processor().save_pretrained(tmp)
-        stamp_data = {"fingerprint": fingerprint, "seed": SEED, "random_weights": True}
-        (tmp / "fixture-stamp.json").write_text(json.dumps(stamp_data, indent=2) + "\n")
+        _write_checkpoint(build_model(name), tmp, SHARD_SIZE,
+                          files={"fixture-stamp.json": json.dumps(stamp_data, indent=2) + "\n"})
     return dest
 
 

@@ -44,6 +44,7 @@ class Hardware:
     pcie_gbps: float
     usable_fraction: float
     runtime_overhead_bytes: int
+    compute_capability: tuple[int, int]  # CUDA (major, minor): decides whether FP8 weights stay FP8
 
     @property
     def name(self) -> str:
@@ -83,4 +84,5 @@ def parse_gpus(spec: str) -> Hardware:
         pcie_gbps=float(card["pcie_gbps"]),
         usable_fraction=float(profiles["usable_fraction"]),
         runtime_overhead_bytes=int(profiles["runtime_overhead_gib"] * GIB),
+        compute_capability=(int(card["compute_capability"][0]), int(card["compute_capability"][1])),
     )

@@ -169,21 +169,21 @@ def load_measured(source: str, monitor: Any = None, **from_pretrained_kwargs: An
     from contextlib import nullcontext
     from pathlib import Path
 
-    from helpers.anatomy import meta_model
-    from helpers.device_maps import bytes_per_device, check_request, plan_device_map
+    from helpers.census import meta_model
+    from helpers.device_maps import bytes_per_device, check_offload_folder, check_request, plan_device_map
     from helpers.monitor import MemoryMonitor
 
     config = Path(source) / "config.json"
     if config.is_file():
-        meta = meta_model(config)
+        meta = meta_model(config, "bfloat16")
         device_map = from_pretrained_kwargs.get("device_map")
         max_memory = from_pretrained_kwargs.get("max_memory")
         folder = from_pretrained_kwargs.get("offload_folder")
-        disk_bytes = 0
-        if folder is not None and device_map is not None:  # how much the planner would write to the folder
+        if folder is not None and device_map is not None:  # plan (it checks the request), then size the folder
             planned = plan_device_map(meta, device_map, max_memory)
-            disk_bytes = bytes_per_device(meta, planned).get("disk", 0)
-        check_request(meta, device_map, max_memory, folder, disk_bytes_needed=disk_bytes)
+            check_offload_folder(folder, bytes_per_device(meta, planned).get("disk", 0))
+        else:
+            check_request(meta, device_map, max_memory, folder)
     own = monitor is None
     mon = MemoryMonitor(interval_s=0.05, live=False) if own else monitor
     with mon if own else nullcontext(), mon.phase("load"):

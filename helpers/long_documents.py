@@ -21,17 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.errors import WorkbookError
 from helpers.evaluation import normalize_text
-from helpers.memory import estimate_peak_memory
-from helpers.vision_tokens import visual_tokens
+from helpers.memory import GIB, estimate_peak_memory
+from helpers.prepare import BudgetError  # also raised here when the pages cannot be made to fit
 
-GIB = 2**30
 MIN_PAGE_PIXELS = 256 * 256  # below this, printed figures are unreadable: refuse rather than shrink further
-
-
-class BudgetError(WorkbookError, ValueError):
-    """The pages cannot be made to fit the budget."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +97,7 @@ def request_cost(config: Any, sizes: list[tuple[int, int]], pages: list[int], bu
     chosen = [sizes[p] for p in pages]
     est = estimate_peak_memory(config, dtype=budget.dtype, context_tokens=budget.text_tokens, images=chosen,
                                max_pixels=max_pixels, device=budget.device)
-    vis = [visual_tokens(w, h, max_pixels=max_pixels) for w, h in chosen]
+    vis = list(est.visual_tokens)
     fits = (budget.max_visual_tokens is None or sum(vis) <= budget.max_visual_tokens) and (
         budget.max_peak_bytes is None or est.peak_bytes <= budget.max_peak_bytes
     )

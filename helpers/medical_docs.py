@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.doc_render import Box, Page, mask_boxes
+from helpers.domain_checks import REGION_PAD, flag_for, normalize_flag
 from helpers.safety.redaction import cn_id_check_digit
 
 # code, Chinese name, English name, unit, low, high, decimals
@@ -83,6 +84,11 @@ class LabReport:
             out[f"{it['code']}_flag"] = it["flag"]
         return out
 
+    @property
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        """The printed reference range (low, high) per analyte code, as the flag checks take them."""
+        return {it["code"]: (it["low"], it["high"]) for it in self.items}
+
     def masked_image(self) -> Any:
         """The page with every identifier box blacked out (what may be sent to a remote endpoint)."""
         return mask_boxes(self.image, self.identifier_boxes)
@@ -127,9 +133,8 @@ def lab_items(rng: random.Random, n: int = 8) -> list[dict[str, Any]]:
     for code, zh, en, unit, low, high, dec in chosen:
         state = rng.choices(["N", "H", "L"], weights=[6, 2, 1])[0]
         value = _value(rng, low, high, dec, state)
-        flag = "H" if value > high else "L" if value < low else "N"
         items.append({"code": code, "name_zh": zh, "name_en": en, "unit": unit, "low": low, "high": high,
-                      "decimals": dec, "value": value, "flag": flag})
+                      "decimals": dec, "value": value, "flag": flag_for(value, low, high)})
     return items
 
 
@@ -214,14 +219,7 @@ class ImagingCase:
     size_mm: int
     mm_per_px: float
     sentences: list[str]
-    sentence_facts: list[dict[str, Any]]
     finding_index: int
-
-
-def region_side_zone(region: Box, width: int, height: int) -> tuple[str, str]:
-    """Patient side and zone of a box on an axial image (image left = patient right; top half = upper)."""
-    cx, cy = (region[0] + region[2]) / 2, (region[1] + region[3]) / 2
-    return ("right" if cx < width / 2 else "left"), ("upper" if cy < height / 2 else "lower")
 
 
 def _sentence(lang: str, side: str, zone: str, size: int | None) -> str:
@@ -259,7 +257,7 @@ def imaging_case(seed: int = 0, lang: str = "zh", size: int = 512) -> ImagingCas
     arr = np.where((xx - cx) ** 2 + (yy - cy) ** 2 <= r**2, 200.0, arr)
     img = Image.fromarray(np.clip(arr, 0, 255).astype("uint8")).convert("RGB")
     draw = ImageDraw.Draw(img)
-    pad = r + 8
+    pad = r + REGION_PAD
     region = (int(cx - pad), int(cy - pad), int(cx + pad), int(cy + pad))
     draw.rectangle(region, outline=(230, 30, 30), width=3)
     font = cjk_font(18)
@@ -282,18 +280,7 @@ def imaging_case(seed: int = 0, lang: str = "zh", size: int = 512) -> ImagingCas
     sentences.insert(0, "检查方法：胸部 CT 平扫。" if lang == "zh" else "Technique: non-contrast chest CT.")
     facts.insert(0, {"side": None, "zone": None, "size_mm": None})
     index = next(i for i, f in enumerate(facts) if f["side"] == side and f["zone"] == zone and f["size_mm"] == size_mm)
-    return ImagingCase(lang, img, region, side, zone, size_mm, mm_per_px, sentences, facts, index)
-
-
-def medical_set(seeds: range | list[int] = range(2)) -> dict[str, list[Any]]:
-    """The notebook's set: per seed a Chinese and an English lab report (the first zh one injected) and imaging cases."""
-    labs, imaging = [], []
-    for i, seed in enumerate(seeds):
-        labs.append(lab_report(seed, "zh", inject=(i == 0)))
-        labs.append(lab_report(seed, "en"))
-        imaging.append(imaging_case(seed, "zh"))
-        imaging.append(imaging_case(seed, "en"))
-    return {"labs": labs, "imaging": imaging}
+    return ImagingCase(lang, img, region, side, zone, size_mm, mm_per_px, sentences, index)
 
 
 # --- the OCR baseline -------------------------------------------------------------------------
@@ -305,8 +292,7 @@ def ocr_lab_answer(report: LabReport, image: Any | None = None) -> dict[str, Any
     """
     import re
 
-    from helpers.doc_render import find_label, norm_ocr, same_row
-    from helpers.ocr import ocr_lines
+    from helpers.ocr import cells_right_of, find_label, norm_ocr, ocr_lines
 
     lines = ocr_lines(image if image is not None else report.image)
     out: dict[str, Any] = {}
@@ -314,13 +300,11 @@ def ocr_lab_answer(report: LabReport, image: Any | None = None) -> dict[str, Any
         label = find_label(lines, it["name_zh"] if report.lang == "zh" else it["name_en"])
         value = flag = None
         if label is not None:
-            row = [ln for ln in same_row(lines, label) if ln.box[0] > label.box[2]]
-            nums = [ln for ln in row if re.fullmatch(r"\d+(?:\.\d+)?", norm_ocr(ln.text))]
-            value = float(norm_ocr(nums[0].text)) if nums else None
-            marks = [norm_ocr(ln.text) for ln in row if len(norm_ocr(ln.text)) == 1 and not norm_ocr(ln.text).isdigit()]
-            flag = "N"
-            for m in marks:
-                flag = {"↑": "H", "h": "H", "↓": "L", "l": "L"}.get(m, m)
+            row = [norm_ocr(ln.text) for ln in cells_right_of(lines, label)]
+            nums = [t for t in row if re.fullmatch(r"\d+(?:\.\d+)?", t)]
+            value = float(nums[0]) if nums else None
+            marks = [t for t in row if len(t) == 1 and not t.isdigit()]
+            flag = normalize_flag(marks[-1]) if marks else "N"  # the last mark on the row wins
         out[it["code"]] = value
         out[f"{it['code']}_flag"] = flag
     return out
@@ -358,6 +342,17 @@ def imaging_prompt(case: ImagingCase) -> str:
     ask = ('Which sentence number describes the region marked "A" in the image? Reply as JSON {"sentence": n}.'
            if case.lang == "en" else '哪一句描述了图中标记 "A" 的区域？请用 JSON 回答 {"sentence": 编号}。')
     return f"{UNTRUSTED[case.lang]}\n{numbered}\n{ask}"
+
+
+def wrong_sentence(case: ImagingCase) -> int:
+    """A sentence index that is not the finding: the next report sentence, wrapping past sentence 0 (technique).
+
+    Example:
+        >>> case = imaging_case(seed=1, lang="en")
+        >>> wrong_sentence(case) != case.finding_index and 1 <= wrong_sentence(case) < len(case.sentences)
+        True
+    """
+    return case.finding_index % (len(case.sentences) - 1) + 1
 
 
 def damaged_lab_answers(report: LabReport) -> dict[str, dict[str, Any]]:

@@ -28,7 +28,7 @@ import psutil, torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration  # import code first
-from helpers.inference import prepare_inputs
+from helpers.inference import prepare_inputs, visual_tokens_of
 torch.set_num_threads(2)
 folder, words, images, new = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
 proc = psutil.Process()
@@ -53,8 +53,7 @@ t = time.perf_counter()
 with torch.inference_mode():
     out = model.generate(**inputs, max_new_tokens=new, min_new_tokens=new, do_sample=False)
 seconds = time.perf_counter() - t
-grid = inputs.get("image_grid_thw")
-vis = [int(r.prod()) // 4 for r in grid] if grid is not None else []
+vis = visual_tokens_of(inputs, processor.image_processor.merge_size)
 print(json.dumps({"base": base, "storage": sum(storages.values()), "after_load": after_load, "peak_load": peak_load,
                   "after_prepare": after_prepare, "peak_prepare": peak_prepare, "peak": hwm(),
                   "input_bytes": sum(v.nelement() * v.element_size() for v in inputs.values() if hasattr(v, "nelement")),

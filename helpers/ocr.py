@@ -124,18 +124,49 @@ def ocr_text(image: Any) -> str:
 
 
 def _norm(text: str) -> str:
+    """NFKC, no whitespace, case kept (for values returned to the caller)."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
 
 
+def norm_ocr(text: str) -> str:
+    """OCR text for matching: NFKC, no spaces, case-folded (so '（资产）' matches '(资产)').
+
+    Example:
+        >>> norm_ocr("Total  Assets（2025）")
+        'totalassets(2025)'
+    """
+    return _norm(text).casefold()
+
+
+def same_row(lines: list[OcrLine], anchor: OcrLine, exclude_self: bool = True) -> list[OcrLine]:
+    """OCR lines whose vertical centre lies within 0.6 line-heights of `anchor`'s, left to right."""
+    row = [ln for ln in lines if abs(ln.yc - anchor.yc) < 0.6 * max(anchor.height, 1) and not (exclude_self and ln is anchor)]
+    return sorted(row, key=lambda ln: ln.box[0])
+
+
+def cells_right_of(lines: list[OcrLine], anchor: OcrLine) -> list[OcrLine]:
+    """The lines on `anchor`'s row that start right of its end, left to right (a table row's cells)."""
+    return [ln for ln in same_row(lines, anchor) if ln.box[0] > anchor.box[2]]
+
+
+def find_label(lines: list[OcrLine], label: str) -> OcrLine | None:
+    """The OCR line equal to `label` (normalised), else the first that starts with it."""
+    want = norm_ocr(label)
+    exact = [ln for ln in lines if norm_ocr(ln.text) == want]
+    if exact:
+        return exact[0]
+    return next((ln for ln in lines if norm_ocr(ln.text).startswith(want)), None)
+
+
 def _find(lines: list[OcrLine], label: str) -> OcrLine | None:
-    want = _norm(label).casefold()
-    return next((ln for ln in lines if want in _norm(ln.text).casefold()), None)
+    """The first line that contains `label` anywhere (looser than `find_label`: labels with a value glued on)."""
+    want = norm_ocr(label)
+    return next((ln for ln in lines if want in norm_ocr(ln.text)), None)
 
 
 def _right_of(lines: list[OcrLine], anchor: OcrLine) -> OcrLine | None:
-    row = [ln for ln in lines if ln is not anchor and abs(ln.yc - anchor.yc) < 0.6 * anchor.height
-           and ln.box[0] >= anchor.box[2] - 2]
-    return min(row, key=lambda ln: ln.box[0]) if row else None
+    """The first line on the row starting right of `anchor` (2 px slack: the OCR boxes can touch)."""
+    return next((ln for ln in same_row(lines, anchor) if ln.box[0] >= anchor.box[2] - 2), None)
 
 
 def _value(lines: list[OcrLine], label: str, number: bool = False) -> Any:
@@ -167,15 +198,16 @@ def _column_cells(lines: list[OcrLine], column: str) -> list[tuple[OcrLine, floa
 
 
 def _row_label(lines: list[OcrLine], cell: OcrLine) -> str | None:
-    row = [ln for ln in lines if abs(ln.yc - cell.yc) < 0.6 * cell.height]
-    return _norm(min(row, key=lambda ln: ln.box[0]).text) if row else None
+    row = same_row(lines, cell, exclude_self=False)
+    return _norm(row[0].text) if row else None
 
 
 def _table_cell(lines: list[OcrLine], row: str, column: str) -> float | None:
     anchor = _find(lines, row)
     if anchor is None:
         return None
-    hits = [v for ln, v in _column_cells(lines, column) if abs(ln.yc - anchor.yc) < 0.6 * anchor.height]
+    in_row = {id(ln) for ln in same_row(lines, anchor, exclude_self=False)}
+    hits = [v for ln, v in _column_cells(lines, column) if id(ln) in in_row]
     return hits[0] if hits else None
 
 

@@ -37,27 +37,14 @@ OFFLOAD_TEXT = {"hidden_size": 512, "moe_intermediate_size": 768, "intermediate_
 
 def build_offload_checkpoint(dest: Path | None = None) -> Path:
     """Build once (cached) a random-weight Qwen3-VL-MoE checkpoint of ~0.6 GiB; RANDOM weights, noise output."""
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    from helpers.fixtures import build_processor, tiny_config_dict
-    from helpers.paths import CACHE_DIR, atomic_folder
+    from helpers.fixtures import grown_config, save_random_checkpoint
+    from helpers.paths import CACHE_DIR
 
     dest = Path(dest) if dest else CACHE_DIR / "offload" / "moe-offload"
     if (dest / "done").exists():
         return dest
-    cfg = tiny_config_dict("tiny-moe")
-    cfg["text_config"].update(OFFLOAD_TEXT)
-    cfg["text_config"]["rope_scaling"]["mrope_section"] = [12, 10, 10]  # half of head_dim 64
-    cfg["vision_config"]["out_hidden_size"] = OFFLOAD_TEXT["hidden_size"]
-    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-    with atomic_folder(dest) as tmp:
-        torch.manual_seed(0)
-        model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
-        model.save_pretrained(tmp, max_shard_size="200MB")
-        build_processor().save_pretrained(tmp)
-        (tmp / "done").write_text("random weights\n")
-    return dest
+    return save_random_checkpoint(grown_config("tiny-moe", OFFLOAD_TEXT), dest, max_shard_size="200MB", seed=0,
+                                  files={"done": "random weights\n"})
 
 
 @dataclass
@@ -228,12 +215,12 @@ def quantisation_coverage(config: str | Path) -> list[QuantCoverage]:
     """For each method, let Transformers' own quantiser rewrite a fresh meta model and count what it replaced."""
     from transformers.quantizers import AutoHfQuantizer
 
-    from helpers.anatomy import meta_model
+    from helpers.census import meta_model
 
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)  # "pip install kernels" hint
     rows = []
     for method, qconfig, per_param in _quant_configs():
-        model = meta_model(config)
+        model = meta_model(config, "bfloat16")
         before = {name: type(mod) for name, mod in model.named_modules()}
         sizes = {name: _param_bytes(mod) for name, mod in model.named_modules()}
         total = sizes[""]
@@ -271,11 +258,6 @@ def coverage_table(rows: list[QuantCoverage]) -> str:
         lines.append(f"{r.method:<20} {r.converted_fraction:>9.1%} {r.weights_bytes() / GIB:>11.1f}  "
                      f"{big[0]} ({big[1] / GIB:.1f} GiB)")
     return "\n".join(lines)
-
-
-# CUDA compute capability of the GPUs in data/hardware.json (NVIDIA's published values).
-COMPUTE_CAPABILITY = {"T4-16GB": (7, 5), "RTX4090-24GB": (8, 9), "L40S-48GB": (8, 9), "A100-40GB": (8, 0),
-                      "A100-80GB": (8, 0), "H100-80GB": (9, 0), "H200-141GB": (9, 0)}
 
 
 def fp8_stays_fp8(capability: tuple[int, int]) -> bool:
@@ -325,9 +307,9 @@ def decision_guide(config: Any, bnb4_weights_bytes: int, profiles: list[str] | N
     rows = []
     for spec in profiles or GUIDE_PROFILES:
         hw = parse_gpus(spec)
-        native = fp8_stays_fp8(COMPUTE_CAPABILITY[hw.gpu])
+        native = fp8_stays_fp8(hw.compute_capability)
         bf16 = plan_placement(config, hw, dtype="bfloat16").summary()
-        f8 = plan_placement(config, hw, dtype="fp8" if native else "bfloat16").summary()
+        f8 = plan_placement(config, hw, dtype="fp8").summary() if native else bf16  # dequantised: the bf16 job
         bnb_fits = bnb4_weights_bytes < hw.count * hw.usable_gpu_bytes()
         if bf16["fits"]:
             advice = "bf16, device_map='auto'"

@@ -1,6 +1,6 @@
 """Run a document set through a backend: prompt, generate (batched), parse JSON, score — with a progress bar.
 
-Any document set in the helpers.documents format works (visual QA, medical, financial): each document
+Any document set in the helpers.documents format works (the visual-QA set is one): each document
 becomes one request that asks for all its fields as one JSON object (helpers.structured), the answer
 is parsed and scored field by field (helpers.evaluation). The OCR baseline goes through the same
 scoring with `run_ocr_baseline`.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.evaluation import Aggregate, FieldScores, aggregate, score_fields
+from helpers.evaluation import DAMAGES, Aggregate, FieldScores, aggregate, damage, score_fields
 from helpers.structured import ParseResult, json_prompt, parse_json_answer
 
 
@@ -39,11 +39,27 @@ class DocumentResult:
 
 @dataclass
 class PipelineRun:
-    """All documents of one run, and the aggregate."""
+    """All documents of one run; `aggregate` is derived from the rows."""
 
     backend: str
     rows: list[DocumentResult]
-    aggregate: Aggregate
+
+    @property
+    def aggregate(self) -> Aggregate:
+        """Field-weighted means over every row, and per document kind."""
+        return aggregate([r.scores for r in self.rows], [r.kind for r in self.rows])
+
+    def field_mean(self, name: str) -> float:
+        """Mean score of one field over the documents that ask for it (0.0 when none does).
+
+        Example:
+            >>> from helpers.documents import vqa_documents
+            >>> docs = vqa_documents()
+            >>> score_answers(docs, [d.truth for d in docs]).field_mean("total")
+            1.0
+        """
+        got = [r.scores.by_field[name].score for r in self.rows if name in r.scores.by_field]
+        return sum(got) / len(got) if got else 0.0
 
     @property
     def parse_failures(self) -> list[tuple[str, str]]:
@@ -68,6 +84,14 @@ def _progress(total: int, desc: str, show: bool):
     return tqdm(total=total, desc=desc, disable=not show, unit="doc")
 
 
+def _score(doc: Any, text: str, numeric_tol: float, prompt: str = "", result: Any = None) -> DocumentResult:
+    """Parse one answer against the document's fields and score it; `result` (a GenerationResult) adds costs."""
+    parsed = parse_json_answer(text, required=list(doc.truth), types=doc.types)
+    scores = score_fields(parsed.value if parsed.ok else None, doc.truth, numeric_tol)
+    costs = (result.prompt_tokens, result.visual_tokens, result.seconds) if result is not None else ()
+    return DocumentResult(doc.id, doc.kind, prompt, text, parsed, scores, *costs)
+
+
 def run_documents(documents: list[Any], backend: Any, max_new_tokens: int = 128, batch_size: int | None = None,
                   progress: bool = True, numeric_tol: float = 0.01, **processor_kwargs: Any) -> PipelineRun:
     """Prompt, generate (in batches of the backend's size), parse and score every document.
@@ -82,14 +106,10 @@ def run_documents(documents: list[Any], backend: Any, max_new_tokens: int = 128,
             prompts = [document_prompt(d) for d in chunk]
             results = backend.generate_batch([(list(d.images), p) for d, p in zip(chunk, prompts, strict=True)],
                                              max_new_tokens=max_new_tokens, **processor_kwargs)
-            for doc, prompt, res in zip(chunk, prompts, results, strict=True):
-                parsed = parse_json_answer(res.text, required=list(doc.truth), types=doc.types)
-                scores = score_fields(parsed.value if parsed.ok else None, doc.truth, numeric_tol)
-                rows.append(DocumentResult(doc.id, doc.kind, prompt, res.text, parsed, scores, res.prompt_tokens,
-                                           res.visual_tokens, res.seconds))
+            rows += [_score(doc, res.text, numeric_tol, prompt, res)
+                     for doc, prompt, res in zip(chunk, prompts, results, strict=True)]
             bar.update(len(chunk))
-    return PipelineRun(getattr(backend, "label", "backend"), rows,
-                       aggregate([r.scores for r in rows], [r.kind for r in rows]))
+    return PipelineRun(getattr(backend, "label", "backend"), rows)
 
 
 def score_answers(documents: list[Any], answers: list[dict[str, Any] | str], name: str = "answers",
@@ -104,13 +124,27 @@ def score_answers(documents: list[Any], answers: list[dict[str, Any] | str], nam
     """
     import json
 
-    rows = []
-    for doc, ans in zip(documents, answers, strict=True):
-        text = ans if isinstance(ans, str) else json.dumps(ans, ensure_ascii=False)
-        parsed = parse_json_answer(text, required=list(doc.truth), types=doc.types)
-        scores = score_fields(parsed.value if parsed.ok else None, doc.truth, numeric_tol)
-        rows.append(DocumentResult(doc.id, doc.kind, "", text, parsed, scores))
-    return PipelineRun(name, rows, aggregate([r.scores for r in rows], [r.kind for r in rows]))
+    texts = [ans if isinstance(ans, str) else json.dumps(ans, ensure_ascii=False) for ans in answers]
+    return PipelineRun(name, [_score(doc, text, numeric_tol) for doc, text in zip(documents, texts, strict=True)])
+
+
+def evaluator_checks(documents: list[Any], numeric_tol: float = 0.01) -> dict[str, PipelineRun]:
+    """The evaluator on known answers: the ground truth (must score 1.0), the truth in a code fence with
+    chatter around it (must still score 1.0), and each damage in helpers.evaluation.DAMAGES (must cost).
+
+    Example:
+        >>> from helpers.documents import vqa_documents
+        >>> runs = evaluator_checks(vqa_documents())
+        >>> runs["ground truth"].aggregate.mean, runs["truth in a fence + chatter"].aggregate.mean
+        (1.0, 1.0)
+    """
+    import json
+
+    fenced = ["Here is the JSON:\n```json\n" + json.dumps(d.truth, ensure_ascii=False) + "\n```\nAnything else?"
+              for d in documents]
+    answers = {"ground truth": [d.truth for d in documents], "truth in a fence + chatter": fenced}
+    answers |= {how: [damage(d.truth, how) for d in documents] for how in DAMAGES}
+    return {name: score_answers(documents, given, name, numeric_tol) for name, given in answers.items()}
 
 
 def run_ocr_baseline(documents: list[Any], progress: bool = True, images: list[list[Any]] | None = None) -> PipelineRun:
@@ -128,24 +162,3 @@ def run_ocr_baseline(documents: list[Any], progress: bool = True, images: list[l
             bar.update(1)
     return score_answers(documents, answers, name="OCR + rules (rapidocr-onnxruntime)")
 
-
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """A list of dicts as a Markdown table (for `IPython.display.Markdown`).
-
-    Example:
-        >>> print(markdown_table([{"a": 1, "b": "x"}]))
-        | a | b |
-        |---|---|
-        | 1 | x |
-    """
-    if not rows:
-        return "_(no rows)_"
-    keys = list(rows[0])
-
-    def cell(v: Any) -> str:
-        text = f"{v:.6g}" if isinstance(v, float) else str(v)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(cell(r.get(k, "")) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)

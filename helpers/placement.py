@@ -18,14 +18,11 @@ Example:
 
 from __future__ import annotations
 
-import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.census import QUANTISED, canonical_dtype, component_of, load_config_dict, meta_model
+from helpers.device_maps import bytes_per_device, quiet_planner
 from helpers.hardware import Hardware, parse_gpus
 
 GIB = 2**30
@@ -60,23 +57,6 @@ class Placement:
         }
 
 
-@contextmanager
-def quiet_planner() -> Iterator[None]:
-    """accelerate's notes while planning for hardware this machine lacks ("Device 0 is not available", the
-    tie_weights hint) are expected in a plan: silence them for the block."""
-    loggers = [logging.getLogger(n) for n in ("accelerate", "accelerate.utils.modeling")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, lvl in zip(loggers, levels, strict=True):
-            lg.setLevel(lvl)
-
-
 def _accelerate_dtypes(model: Any, dtype: str) -> tuple[Any, dict[str, Any]]:
     """(dtype, special_dtypes) for accelerate: quantised parts at their width, the rest bf16."""
     import torch
@@ -109,7 +89,8 @@ def plan_placement(model: Any, gpus: str | Hardware, estimate: Any = None, dtype
     dtype = canonical_dtype(dtype or estimate.dtype)
     meta = meta_model(cfg)
     acc_dtype, special = _accelerate_dtypes(meta, dtype)
-    slack = estimate.overhead_bytes - (1 * GIB if estimate.device == "cuda" else estimate.overhead_bytes)
+    # the hardware budget already leaves the runtime overhead out; on CUDA reserve only what the estimate adds to it
+    slack = estimate.overhead_bytes - (hw.runtime_overhead_bytes if estimate.device == "cuda" else estimate.overhead_bytes)
     reserve = int(estimate.kv_cache_bytes / hw.count + estimate.activation_bytes + max(slack, 0))
     budget = hw.max_memory(reserve_bytes=reserve)
     no_split = list(meta._no_split_modules or [])
@@ -120,12 +101,10 @@ def plan_placement(model: Any, gpus: str | Hardware, estimate: Any = None, dtype
         device_map = infer_auto_device_map(meta, max_memory=budget, no_split_module_classes=no_split,
                                            dtype=acc_dtype, special_dtypes=special or None)
     sizes = compute_module_sizes(meta, dtype=acc_dtype, special_dtypes=special or None)
-    by_device: dict[str, int] = {}
+    by_device = {str(k): int(v) for k, v in bytes_per_device(meta, device_map, sizes).items()}
     experts_off = 0
     for name, dev in device_map.items():
-        key = str(dev)
-        by_device[key] = by_device.get(key, 0) + int(sizes[name])
-        if key in ("cpu", "disk"):
+        if str(dev) in ("cpu", "disk"):
             experts_off += sum(int(v) for n, v in sizes.items()
                                if n.endswith("mlp.experts") and (n.startswith(name + ".") or n == name or not name))
     off = by_device.get("cpu", 0) + by_device.get("disk", 0)

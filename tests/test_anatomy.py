@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from helpers.anatomy import AnatomyError, meta_model, read_anatomy, release_anatomy, release_transposed_keys
+from helpers.anatomy import AnatomyError, read_anatomy, release_anatomy, release_transposed_keys
+from helpers.census import meta_model
 from helpers.loading import load_strict
 from helpers.paths import real_config_path
 
@@ -19,7 +20,7 @@ CONFIG_30B = real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct")
 
 @pytest.fixture(scope="module")
 def model_30b():
-    return meta_model(CONFIG_30B)
+    return meta_model(CONFIG_30B, "bfloat16")
 
 
 def test_tiny_anatomy_matches_index_and_file_sizes(tiny_moe):

@@ -17,14 +17,6 @@ from helpers.checkpoints.verify import max_abs_diff, reference_logits
 from helpers.fixtures import build_fixture
 from helpers.paths import ROOT
 
-_REFS: dict[Path, dict] = {}
-
-
-def ref_logits(path: Path) -> dict:
-    if path not in _REFS:
-        _REFS[path] = reference_logits(path)
-    return _REFS[path]
-
 
 def folder_hash(folder: Path) -> str:
     h = hashlib.sha256()
@@ -69,12 +61,12 @@ def test_fault_diagnosed_and_repaired(name, tmp_path):
 def test_silent_damage_is_real(name, tmp_path):
     """Plain from_pretrained loads these without an error, yet the logits differ from the healthy model."""
     variant = make_variant(name, tmp_path)
-    assert max_abs_diff(ref_logits(variant.reference), reference_logits(variant.path)) > 1e-3
+    assert max_abs_diff(reference_logits(variant.reference), reference_logits(variant.path)) > 1e-3
 
 
 def test_key_mapping_fixes_orig_mod_and_fast_init_does_not(tmp_path):
     variant = make_variant("prefix-orig-mod", tmp_path)
-    ref = ref_logits(variant.reference)
+    ref = reference_logits(variant.reference)
     assert max_abs_diff(ref, reference_logits(variant.path, key_mapping={r"^_orig_mod\.": ""})) == 0.0
     assert max_abs_diff(ref, reference_logits(variant.path, _fast_init=False)) > 1e-3
 

@@ -14,12 +14,12 @@ import struct
 from pathlib import Path
 
 from helpers.checkpoints import diagnose
+from helpers.checkpoints.doctor import INDEX
 from helpers.checkpoints.verify import max_abs_diff, reference_logits
 from helpers.fixtures import build_fixture
 from helpers.loading import load_strict
 
 CASES = 300
-INDEX = "model.safetensors.index.json"
 
 
 def _replace(path: Path, data: bytes) -> None:

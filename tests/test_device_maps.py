@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.anatomy import meta_model, read_anatomy
+from helpers.anatomy import read_anatomy
+from helpers.census import meta_model
 from helpers.device_maps import (
     DeviceMapError,
     check_request,
@@ -24,7 +25,7 @@ CONFIG_30B = real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct")
 
 @pytest.fixture(scope="module")
 def model_30b():
-    return meta_model(CONFIG_30B)
+    return meta_model(CONFIG_30B, "bfloat16")
 
 
 def test_plans_cover_every_byte_and_balance(model_30b):

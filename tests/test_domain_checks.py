@@ -16,7 +16,7 @@ from helpers.domain_checks import (
     summary,
 )
 from helpers.financial_docs import statement
-from helpers.medical_docs import imaging_case, lab_report
+from helpers.medical_docs import imaging_case, lab_report, wrong_sentence
 
 
 def test_truth_passes_and_each_damage_is_caught():
@@ -49,7 +49,7 @@ def test_stated_changes():
 
 def test_lab_flags():
     rep = lab_report(3, "en")
-    ranges = {it["code"]: (it["low"], it["high"]) for it in rep.items}
+    ranges = rep.ranges
     assert all(c.ok for c in check_lab_flags(rep.truth, ranges))
     flipped = dict(rep.truth)
     code = rep.items[0]["code"]
@@ -68,9 +68,7 @@ def test_ranges_and_sentences():
 
 def test_imaging_link_wrong_sentence_and_bad_index():
     case = imaging_case(3, "en")
-    wrong = (case.finding_index % (len(case.sentences) - 1)) + 1
-    if wrong == case.finding_index:
-        wrong = 1 if case.finding_index != 1 else 2
+    wrong = wrong_sentence(case)
     assert not all(c.ok for c in check_imaging_link(case, wrong))
     assert check_imaging_link(case, 99)[0].status == "fail"
     assert check_imaging_link(case, "not a number")[0].status == "fail"
@@ -88,6 +86,6 @@ def test_damaged_answers_are_caught_as_documented():
     assert check_change(st.values[2025]["revenue"] / st.values[2024]["revenue"] - 1,
                         dmg["years_swapped"]["revenue_2025"], dmg["years_swapped"]["revenue_2024"]).status == "fail"
     rep = lab_report(0, "zh")
-    ranges = {it["code"]: (it["low"], it["high"]) for it in rep.items}
+    ranges = rep.ranges
     for name, ans in damaged_lab_answers(rep).items():
         assert summary(check_lab_flags(ans, ranges))["fail"] >= 1, name

@@ -29,7 +29,7 @@ def test_moe_fixture_is_the_real_architecture_sharded(tiny_moe):
     assert len(shards) >= 2
     index = json.loads((tiny_moe / "model.safetensors.index.json").read_text())
     assert set(index["weight_map"].values()) == {s.name for s in shards}
-    for name in ("tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.jinja"):
+    for name in fixtures.PROCESSOR_FILES:
         assert (tiny_moe / name).exists(), name
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from helpers.domain_checks import check_imaging_link, flag_for, parse_range
 from helpers.fonts import renders_glyph
-from helpers.medical_docs import imaging_case, lab_report, medical_set
+from helpers.medical_docs import imaging_case, lab_report
 from helpers.safety import cn_id_checksum_ok, find_injections, redact
 
 
@@ -68,11 +68,6 @@ def test_imaging_finding_is_linked_to_exactly_one_sentence(seed, lang):
     assert linked == [case.finding_index]
     x0, y0, x1, y1 = case.region
     assert case.image.getpixel((x0, (y0 + y1) // 2))[0] > 200  # the red box is drawn
-
-
-def test_medical_set_shape():
-    s = medical_set(range(2))
-    assert len(s["labs"]) == 4 and len(s["imaging"]) == 4 and s["labs"][0].injected
 
 
 def test_prompts_name_every_field_and_the_untrusted_rule():

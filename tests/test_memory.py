@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 
 import pytest
 
+from helpers.anatomy import read_anatomy
 from helpers.census import census, count_from_config, load_config_dict
 from helpers.errors import WorkbookError
 from helpers.fixtures import build_fixture
@@ -49,19 +49,9 @@ def test_quantised_sizes_keep_high_precision_parts():
     assert c.weights_bytes("bfloat16") > c.weights_bytes("fp8") > c.weights_bytes("int4")
 
 
-def _safetensors_bytes(folder):
-    total = 0
-    for f in folder.glob("*.safetensors"):
-        with open(f, "rb") as fh:
-            n = struct.unpack("<Q", fh.read(8))[0]
-            header = json.loads(fh.read(n))
-        total += sum(v["data_offsets"][1] - v["data_offsets"][0] for k, v in header.items() if k != "__metadata__")
-    return total
-
-
 def test_weights_bytes_equal_saved_checkpoint():
     folder = build_fixture("tiny-moe")
-    assert census("tiny").weights_bytes("bfloat16") == _safetensors_bytes(folder)
+    assert census("tiny").weights_bytes("bfloat16") == read_anatomy(folder).total_bytes
 
 
 def test_kv_cache_formula():

@@ -6,14 +6,13 @@ import pytest
 from PIL import Image
 
 from helpers.fixtures import build_processor
-from helpers.inference import prepare_inputs
+from helpers.inference import prepare_inputs, visual_tokens_of
 from helpers.prepare import (
     BudgetError,
     enumeration_comma_check,
     fit_to_budget,
     normalize_punctuation,
     request_budget,
-    size_kwargs,
     split_to_budget,
 )
 
@@ -47,10 +46,9 @@ def test_normalisation_keeps_chinese_punctuation():
 def test_budget_before_inference_equals_the_processor(processor, sizes, budget):
     prompt = "合计金额是多少？ Answer in JSON."
     plan = request_budget(processor.tokenizer, sizes, prompt, **budget)
-    inputs = prepare_inputs(processor, [Image.new("RGB", s) for s in sizes], prompt, **size_kwargs(**budget))
+    inputs = prepare_inputs(processor, [Image.new("RGB", s) for s in sizes], prompt, **budget)
     assert plan.prompt_tokens == inputs["input_ids"].shape[1]
-    merge = processor.image_processor.merge_size
-    assert plan.visual_tokens == [int(g.prod()) // merge**2 for g in inputs["image_grid_thw"]]
+    assert plan.visual_tokens == visual_tokens_of(inputs, processor.image_processor.merge_size)
 
 
 def test_budget_memory_and_refusal(processor):
@@ -64,7 +62,7 @@ def test_budget_memory_and_refusal(processor):
 def test_fit_to_budget_matches_processor_grid(processor):
     img = Image.new("RGB", (1234, 987))
     small = fit_to_budget(img, max_pixels=300 * 300)
-    inputs = prepare_inputs(processor, [img], "x", **size_kwargs(max_pixels=300 * 300))
+    inputs = prepare_inputs(processor, [img], "x", max_pixels=300 * 300)
     t, h, w = (int(v) for v in inputs["image_grid_thw"][0])
     assert (small.width, small.height) == (w * 16, h * 16)
 

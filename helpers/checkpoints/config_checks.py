@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from typing import Any
@@ -21,6 +20,7 @@ from .report import Report
 # The family's reference labels, read from the stored release configs.
 LABEL_SOURCES = {"moe": "Qwen3-VL-30B-A3B-Instruct.json", "dense": "Qwen3-VL-2B-Instruct.json"}
 DTYPE_NAMES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
+FLOAT_DTYPES = frozenset(DTYPE_NAMES.values())  # the float dtypes a config declares and a repair casts between
 
 
 def family_labels(kind: str) -> dict[str, Any]:
@@ -42,16 +42,11 @@ def known_model_type(model_type: object) -> bool:
 
 @functools.lru_cache(maxsize=16)
 def _expected(cfg_json: str) -> tuple[tuple[tuple[str, tuple[int, ...]], ...], bool]:
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
+    from helpers.census import meta_model
     from helpers.loading import quiet_transformers
 
-    cfg = json.loads(cfg_json)
     with quiet_transformers():
-        config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-        with torch.device("meta"):
-            model = AutoModelForImageTextToText.from_config(config)
+        model = meta_model(json.loads(cfg_json))
     tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
     shapes = tuple((n, tuple(t.shape)) for n, t in model.state_dict().items())
     return shapes, tied
@@ -60,7 +55,7 @@ def _expected(cfg_json: str) -> tuple[tuple[tuple[str, tuple[int, ...]], ...], b
 def expected_shapes(cfg: dict[str, Any]) -> tuple[dict[str, tuple[int, ...]], bool]:
     """{parameter name: shape} of the model this config builds, and whether lm_head is tied to the
     embeddings. Built on the meta device (no memory, well under a second); cached per config."""
-    clean = {k: v for k, v in copy.deepcopy(cfg).items() if k not in ("auto_map", "torch_dtype", "dtype")}
+    clean = {k: v for k, v in cfg.items() if k not in ("auto_map", "torch_dtype", "dtype")}
     shapes, tied = _expected(json.dumps(clean, sort_keys=True))
     return dict(shapes), tied
 

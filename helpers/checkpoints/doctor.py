@@ -259,9 +259,8 @@ def analyse_names(inv: Inventory, report: Report) -> dict[str, tuple[str, tuple[
                        "Transformers 5.23 leaves those weights RANDOM", "rename to model.language_model.* / "
                        "model.visual.*", True)  # fmt: skip
         else:
-            prefix = {"prefix-orig-mod": "_orig_mod.", "prefix-module": "module.", "prefix-peft": "base_model.model.",
-                      "prefix-fsdp": "_fsdp_wrapped_module."}[code]  # fmt: skip
-            report.add(code, "error", f"{count}/{len(names)} keys carry {prefix!r} (added by {K.PREFIX_TOOLS[code]}); "
+            prefix, who = K.PREFIX_INFO[code]
+            report.add(code, "error", f"{count}/{len(names)} keys carry {prefix!r} (added by {who}); "
                        "they load as RANDOM weights", "strip it; at load time key_mapping={r'^" + prefix.replace(".", "\\.") + "': ''} does the same", True)  # fmt: skip
     if clash:
         report.add("duplicate-tensor", "error", f"{len(clash)} names collide after normalization, e.g. {clash[0]}",
@@ -352,7 +351,7 @@ def _check_dtype(cfg: dict, virtual: dict, report: Report) -> None:
     want = cc.config_dtype(cfg)
     floats = Counter()
     for dt, shape in virtual.values():
-        if dt in ("F32", "F16", "BF16"):
+        if dt in cc.FLOAT_DTYPES:
             floats[dt] += math.prod(shape) * DTYPE_BYTES[dt]
     if want and floats and floats.most_common(1)[0][0] != want:
         have = floats.most_common(1)[0][0]

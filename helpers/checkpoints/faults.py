@@ -1,8 +1,8 @@
 """Broken variants of the embedded tiny checkpoint, one per failure mode, for the notebook and the tests.
 
 Every variant starts as a copy of `build_fixture("tiny-moe")` (or a square-expert sibling built the
-same way) and is damaged the way real checkpoints are. `FAULTS` lists them: name -> Fault(mode, what,
-expect_code, repairable, reference, repair_kwargs).
+same way) and is damaged the way real checkpoints are. `FAULTS` lists them: name -> Fault(mode,
+expect_code, repairable, square, repair_kwargs, harmless), with what each damage is beside it.
 
 Example:
     >>> v = make_variant("prefix-orig-mod", Path("/tmp/faults"))     # doctest: +SKIP
@@ -20,15 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.paths import CACHE_DIR
+from helpers.paths import CACHE_DIR, atomic_folder
 
-INDEX = "model.safetensors.index.json"
+from .doctor import INDEX
 
 
 @dataclass(frozen=True)
 class Fault:
     mode: int  # the failure-mode number of issue 5 (0: training / adapter layouts)
-    what: str
     expect: str  # the finding code diagnose must report
     repairable: bool
     square: bool = False  # built from the square-expert sibling
@@ -193,7 +192,9 @@ def _pickle(unsafe: bool) -> Callable[[Path], None]:
 
 
 def _processor_missing(d: Path) -> None:
-    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "processor_config.json"):
+    from helpers.fixtures import PROCESSOR_FILES
+
+    for name in PROCESSOR_FILES:
         (d / name).unlink(missing_ok=True)
 
 
@@ -222,41 +223,40 @@ def _training(kind: str) -> Callable[[Path], None]:
 
 
 FAULTS: dict[str, Fault] = {
-    "prefix-orig-mod": Fault(1, "`_orig_mod.` on every key (torch.compile)", "prefix-orig-mod", True),
-    "prefix-module": Fault(1, "`module.` on every key (DDP / DataParallel)", "prefix-module", True),
-    "prefix-fsdp": Fault(1, "`_fsdp_wrapped_module.` inside keys (FSDP)", "prefix-fsdp", True),
-    "prefix-peft": Fault(1, "`base_model.model.` (PEFT model saved whole)", "prefix-peft", True),
-    "legacy-layout": Fault(2, "model.layers.* / visual.* (legacy Qwen-VL layout)", "legacy-layout", True),
-    "experts-per-expert": Fault(3, "experts.N.gate_proj/up_proj/down_proj.weight", "experts-per-expert", True),
-    "experts-release-layout": Fault(3, "fused experts in the release layout [E,H,2I]", "experts-release-layout", True,
-                                    harmless=True),
-    "experts-square-release": Fault(3, "square experts, release layout (ambiguous)", "experts-ambiguous-square", True,
-                                    square=True, repair_kwargs={"expert_layout": "release"}),  # fmt: skip
-    "model-type-dense": Fault(4, "MoE weights labelled qwen3_vl (dense)", "model-type-mismatch", True),
-    "config-torch-dtype": Fault(4, "config uses torch_dtype instead of dtype", "config-torch-dtype", True, harmless=True),
-    "vocab-size": Fault(4, "vocab_size smaller than the embedding rows", "vocab-size-mismatch", True),
-    "lm-head-missing": Fault(4, "untied lm_head.weight deleted", "lm-head-missing", False),
-    "auto-map": Fault(4, "auto_map pointing at remote code", "auto-map-remote-code", True),
-    "processor-missing": Fault(5, "tokenizer, processor and chat template deleted", "processor-files-missing", True),
-    "index-missing-shard": Fault(6, "a shard the index names is gone", "index-missing-shard", False),
-    "index-orphan-shard": Fault(6, "a shard the index does not mention", "index-orphan-shard", True),
-    "index-duplicate": Fault(6, "the same tensor in two shards", "duplicate-tensor", True),
-    "index-total-size": Fault(6, "wrong total_size", "index-total-size", True),
-    "index-unsafe-path": Fault(6, "weight_map entry `../…`", "index-unsafe-path", True),
-    "file-truncated": Fault(7, "a shard cut in half (partial download)", "file-truncated", False),
-    "file-lfs-pointer": Fault(7, "a git-lfs pointer instead of the shard", "file-lfs-pointer", False),
-    "file-header-corrupt": Fault(7, "garbage in a header", "file-header-corrupt", False),
-    "file-header-beyond": Fault(7, "header length beyond the file", "file-header-beyond-file", False),
-    "file-trailing-bytes": Fault(7, "data does not cover the file (4 KiB appended)", "data-not-covered", True),
-    "file-no-format": Fault(7, "no `format: pt` metadata", "missing-format-metadata", True),
-    "dtype-fp32": Fault(8, "fp32 weights, config says bf16", "dtype-drift", True),
-    "pickle-bin": Fault(9, "pytorch_model.bin (plain state dict)", "pickle-bin", True),
-    "pickle-unsafe": Fault(9, "pytorch_model.bin needing full unpickling", "pickle-unsafe", False),
-    "shape-mismatch": Fault(10, "a q_proj one column short", "shape-mismatch", False),
-    "adapter-only": Fault(0, "a PEFT adapter folder", "adapter-only", False),
-    "deepspeed": Fault(0, "a DeepSpeed ZeRO checkpoint", "deepspeed-checkpoint", False),
-    "dcp": Fault(0, "an FSDP / DCP sharded checkpoint", "dcp-checkpoint", False),
-}
+    "prefix-orig-mod": Fault(1, "prefix-orig-mod", True),  # `_orig_mod.` on every key (torch.compile)
+    "prefix-module": Fault(1, "prefix-module", True),  # `module.` on every key (DDP / DataParallel)
+    "prefix-fsdp": Fault(1, "prefix-fsdp", True),  # `_fsdp_wrapped_module.` inside keys (FSDP)
+    "prefix-peft": Fault(1, "prefix-peft", True),  # `base_model.model.` (PEFT model saved whole)
+    "legacy-layout": Fault(2, "legacy-layout", True),  # model.layers.* / visual.* (legacy Qwen-VL layout)
+    "experts-per-expert": Fault(3, "experts-per-expert", True),  # experts.N.{gate,up,down}_proj.weight
+    "experts-release-layout": Fault(3, "experts-release-layout", True, harmless=True),  # fused, [E,H,2I]
+    "experts-square-release": Fault(3, "experts-ambiguous-square", True, square=True,  # square experts,
+                                    repair_kwargs={"expert_layout": "release"}),  # release layout (ambiguous)
+    "model-type-dense": Fault(4, "model-type-mismatch", True),  # MoE weights labelled qwen3_vl (dense)
+    "config-torch-dtype": Fault(4, "config-torch-dtype", True, harmless=True),  # torch_dtype, not dtype
+    "vocab-size": Fault(4, "vocab-size-mismatch", True),  # vocab_size smaller than the embedding rows
+    "lm-head-missing": Fault(4, "lm-head-missing", False),  # untied lm_head.weight deleted
+    "auto-map": Fault(4, "auto-map-remote-code", True),  # auto_map pointing at remote code
+    "processor-missing": Fault(5, "processor-files-missing", True),  # tokenizer, processor, template deleted
+    "index-missing-shard": Fault(6, "index-missing-shard", False),  # a shard the index names is gone
+    "index-orphan-shard": Fault(6, "index-orphan-shard", True),  # a shard the index does not mention
+    "index-duplicate": Fault(6, "duplicate-tensor", True),  # the same tensor in two shards
+    "index-total-size": Fault(6, "index-total-size", True),  # wrong total_size
+    "index-unsafe-path": Fault(6, "index-unsafe-path", True),  # weight_map entry `../…`
+    "file-truncated": Fault(7, "file-truncated", False),  # a shard cut in half (partial download)
+    "file-lfs-pointer": Fault(7, "file-lfs-pointer", False),  # a git-lfs pointer instead of the shard
+    "file-header-corrupt": Fault(7, "file-header-corrupt", False),  # garbage in a header
+    "file-header-beyond": Fault(7, "file-header-beyond-file", False),  # header length beyond the file
+    "file-trailing-bytes": Fault(7, "data-not-covered", True),  # data does not cover the file (4 KiB added)
+    "file-no-format": Fault(7, "missing-format-metadata", True),  # no `format: pt` metadata
+    "dtype-fp32": Fault(8, "dtype-drift", True),  # fp32 weights, config says bf16
+    "pickle-bin": Fault(9, "pickle-bin", True),  # pytorch_model.bin (plain state dict)
+    "pickle-unsafe": Fault(9, "pickle-unsafe", False),  # pytorch_model.bin needing full unpickling
+    "shape-mismatch": Fault(10, "shape-mismatch", False),  # a q_proj one column short
+    "adapter-only": Fault(0, "adapter-only", False),  # a PEFT adapter folder
+    "deepspeed": Fault(0, "deepspeed-checkpoint", False),  # a DeepSpeed ZeRO checkpoint
+    "dcp": Fault(0, "dcp-checkpoint", False),  # an FSDP / DCP sharded checkpoint
+}  # fmt: skip
 
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "prefix-orig-mod": _rename(lambda k: "_orig_mod." + k),
@@ -299,26 +299,17 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
 def square_fixture() -> Path:
     """A healthy tiny MoE whose experts are square (moe_intermediate 32: 2I == H == 64), built like the
     embedded fixture (real class, seeded random weights, save_pretrained); cached."""
-    import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText
-
-    from helpers.fixtures import SHARD_SIZE, build_fixture, tiny_config_dict
+    from helpers.fixtures import PROCESSOR_FILES, SHARD_SIZE, build_fixture, build_model
 
     dest = CACHE_DIR / "fixtures" / "tiny-moe-square"
     if (dest / "config.json").exists():
         return dest
-    cfg = tiny_config_dict("tiny-moe")
-    cfg["text_config"]["moe_intermediate_size"] = 32
-    config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-    torch.manual_seed(4321)
-    model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
-    tmp = dest.with_name(".tiny-moe-square.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, max_shard_size=SHARD_SIZE)
+    model = build_model("tiny-moe", seed=4321, text_overrides={"moe_intermediate_size": 32})
     base = build_fixture("tiny-moe")
-    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "processor_config.json"):
-        shutil.copyfile(base / name, tmp / name)
-    tmp.rename(dest)
+    with atomic_folder(dest) as tmp:
+        model.save_pretrained(tmp, max_shard_size=SHARD_SIZE)
+        for name in PROCESSOR_FILES:
+            shutil.copyfile(base / name, tmp / name)
     return dest
 
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-# (finding code, regex, replacement, who adds it). Leading prefixes are stripped repeatedly.
+# (finding code, literal prefix, also found inside a name after a ".", who adds it). Stripped repeatedly.
 PREFIXES = [
-    ("prefix-orig-mod", re.compile(r"^_orig_mod\."), "torch.compile (the compiled module's _orig_mod)"),
-    ("prefix-module", re.compile(r"^module\."), "DistributedDataParallel / DataParallel"),
-    ("prefix-peft", re.compile(r"^base_model\.model\."), "a PEFT-wrapped model saved whole"),
-    ("prefix-fsdp", re.compile(r"(^|\.)_fsdp_wrapped_module\."), "FSDP (wrapped modules)"),
-    ("prefix-fsdp", re.compile(r"(^|\.)_checkpoint_wrapped_module\."), "activation checkpointing wrapper"),
+    ("prefix-orig-mod", "_orig_mod.", False, "torch.compile (the compiled module's _orig_mod)"),
+    ("prefix-module", "module.", False, "DistributedDataParallel / DataParallel"),
+    ("prefix-peft", "base_model.model.", False, "a PEFT-wrapped model saved whole"),
+    ("prefix-fsdp", "_fsdp_wrapped_module.", True, "FSDP (wrapped modules)"),
+    ("prefix-fsdp", "_checkpoint_wrapped_module.", True, "activation checkpointing wrapper"),
 ]
-PREFIX_TOOLS = {code: who for code, _, who in PREFIXES}
+_PREFIX_RX = [(code, re.compile((r"(^|\.)" if inner else "^") + re.escape(literal))) for code, literal, inner, _ in PREFIXES]
+PREFIX_INFO = {code: (literal, who) for code, literal, _, who in reversed(PREFIXES)}  # code -> its first (prefix, who)
 LEGACY = [
     (re.compile(r"^model\.(layers|embed_tokens|norm)\."), r"model.language_model.\1."),
     (re.compile(r"^visual\."), "model.visual."),
@@ -37,7 +38,7 @@ def normalize_name(name: str) -> tuple[str, list[str]]:
     changed = True
     while changed:
         changed = False
-        for code, rx, _ in PREFIXES:
+        for code, rx in _PREFIX_RX:
             new = rx.sub(lambda m: m.group(1) if m.lastindex else "", name)
             if new != name:
                 name, changed = new, True

@@ -15,24 +15,26 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import shutil
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from helpers.errors import WorkbookError
+from helpers.paths import atomic_folder
 
 from . import config_checks as cc
 from . import keys as K
 from .doctor import INDEX, PROCESSOR_FILES, diagnose, examine
 from .report import Report
-from .safetensors_io import DTYPE_BYTES, ShardWriter, read_tensor
+from .safetensors_io import DTYPE_BYTES, TORCH_NAMES, ShardWriter, read_tensor
 
 SKIP_SUFFIXES = (".safetensors", ".bin", ".py", ".pt", ".pth")
 SKIP_NAMES = {INDEX, "pytorch_model.bin.index.json", "config.json"}
-TORCH_DTYPES = {"BF16": "bfloat16", "F16": "float16", "F32": "float32"}
+Spec = tuple[str, str, tuple[int, ...], int]  # an output tensor: (name, safetensors dtype, shape, nbytes)
 
 
 class RepairError(WorkbookError, RuntimeError):
@@ -42,13 +44,11 @@ class RepairError(WorkbookError, RuntimeError):
 @dataclass
 class RepairResult:
     dst: Path
-    before: Report
     after: Report
     tensors: int
     bytes_written: int
     seconds: float
     max_abs_diff: float | None = None
-    actions: list[str] = field(default_factory=list)
     timeline: list[tuple[str, float, float]] = field(default_factory=list)  # (phase, start, end) perf_counter
 
     @property
@@ -57,7 +57,7 @@ class RepairResult:
         return ok and (self.max_abs_diff in (None, 0.0))
 
 
-def _fix_config(cfg: dict[str, Any], report: Report, virtual: dict, actions: list[str]) -> dict[str, Any]:
+def _fix_config(cfg: dict[str, Any], report: Report, virtual: dict) -> dict[str, Any]:
     cfg = json.loads(json.dumps(cfg))
     if report.has("model-type-mismatch") or report.has("model-type-unknown") or report.has("architectures-mismatch"):
         labels = cc.family_labels("moe" if any(".mlp.experts." in n for n in virtual) else "dense")
@@ -66,36 +66,38 @@ def _fix_config(cfg: dict[str, Any], report: Report, virtual: dict, actions: lis
             cfg["text_config"]["model_type"] = labels["text_model_type"]
         if isinstance(cfg.get("vision_config"), dict):
             cfg["vision_config"]["model_type"] = labels["vision_model_type"]
-        actions.append(f"config: model_type -> {labels['model_type']}")
-    if "auto_map" in cfg:
-        cfg.pop("auto_map")
-        actions.append("config: dropped auto_map (remote code, never run)")
+    cfg.pop("auto_map", None)  # remote code, never run
     if "torch_dtype" in cfg:
         value = cfg.pop("torch_dtype")
         cfg.setdefault("dtype", value)
-        actions.append("config: torch_dtype -> dtype")
     emb = virtual.get("model.language_model.embed_tokens.weight")
     if report.has("vocab-size-mismatch") and emb:
         cc.text_config(cfg)["vocab_size"] = emb[1][0]
-        actions.append(f"config: vocab_size -> {emb[1][0]}")
     return cfg
 
 
-def _plan(inv, report: Report, expert_layout: str | None) -> list[tuple[str, Any]]:
-    """[(output name, producer() -> tensor or TensorInfo)] in source order; per-expert groups fused in place.
+def _plan(inv, virtual, report: Report, expert_layout: str | None) -> list[tuple[Spec, Callable[[], Any]]]:
+    """[(output spec, producer() -> tensor or TensorInfo)] in source order; per-expert groups fused in place.
 
-    A safetensors tensor whose bytes need no change (renamed only) is produced as its TensorInfo: the
-    writer copies that byte range from the source file without reading it into Python."""
+    Each spec comes from the analysed virtual tensors (no data read): the float dtype the config asks
+    for when the dtypes drift, the transposed shape for release-layout experts. A safetensors tensor whose
+    bytes need no change (renamed only) is produced as its TensorInfo: the writer copies that byte range
+    from the source file without reading it into Python."""
     import torch
 
     def load(name):
         return read_tensor(inv.tensors[name]) if name in inv.tensors else inv.pickled[name]
 
     want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") or report.has("dtype-mixed") else None
-    cast = getattr(torch, TORCH_DTYPES[want]) if want else None
 
-    def finish(t):
-        return t.to(cast) if cast is not None and t.is_floating_point() else t
+    def spec(name: str, transpose: bool = False) -> Spec:
+        dt, shape = virtual[name]
+        dt = want if want and dt in cc.FLOAT_DTYPES else dt
+        shape = (shape[0], shape[2], shape[1]) if transpose else tuple(shape)
+        return name, dt, shape, math.prod(shape) * DTYPE_BYTES[dt]
+
+    def finish(t, dt: str):
+        return t.to(getattr(torch, TORCH_NAMES[dt]))  # a no-op unless the spec casts
 
     by_norm = {v: k for k, v in inv.renames.items()}
     groups = K.expert_groups(list(by_norm))
@@ -109,57 +111,39 @@ def _plan(inv, report: Report, expert_layout: str | None) -> list[tuple[str, Any
             done.add(group)
             projs = groups[group]
             n = len(projs["gate_proj"])
+            gu, dn = (spec(name) for name in K.fused_names(group))
 
-            def gate_up(projs=projs, n=n):
+            def gate_up(projs=projs, n=n, dt=gu[1]):
                 first = load(by_norm[projs["gate_proj"][0]])
                 i = first.shape[0]
                 out = torch.empty((n, 2 * i, *first.shape[1:]), dtype=first.dtype)  # filled expert by expert
                 for e in range(n):
                     out[e, :i] = first if e == 0 else load(by_norm[projs["gate_proj"][e]])
                     out[e, i:] = load(by_norm[projs["up_proj"][e]])
-                return finish(out)
+                return finish(out, dt)
 
-            def down(projs=projs, n=n):
+            def down(projs=projs, n=n, dt=dn[1]):
                 first = load(by_norm[projs["down_proj"][0]])
                 out = torch.empty((n, *first.shape), dtype=first.dtype)
                 for e in range(n):
                     out[e] = first if e == 0 else load(by_norm[projs["down_proj"][e]])
-                return finish(out)
+                return finish(out, dt)
 
-            gu, dn = K.fused_names(group)
             plan += [(gu, gate_up), (dn, down)]
             continue
-        transpose = expert_layout == "release" and K.FUSED.match(norm)
-
+        transpose = bool(expert_layout == "release" and K.FUSED.match(norm) and len(virtual[norm][1]) == 3)
+        out = spec(norm, transpose)
         info = inv.tensors.get(src)
-        if info is not None and not transpose and (cast is None or info.dtype not in TORCH_DTYPES
-                                                   or info.dtype == want):
-            plan.append((norm, lambda info=info: info))  # raw byte range: same bytes, new name/shard
+        if info is not None and not transpose and info.dtype == out[1]:
+            plan.append((out, lambda info=info: info))  # raw byte range: same bytes, new name/shard
             continue
 
-        def produce(src=src, transpose=transpose):
+        def produce(src=src, transpose=transpose, dt=out[1]):
             t = load(src)
-            return finish(t.transpose(1, 2).contiguous() if transpose else t)
+            return finish(t.transpose(1, 2).contiguous() if transpose else t, dt)
 
-        plan.append((norm, produce))
+        plan.append((out, produce))
     return plan
-
-
-def _specs(plan, inv, virtual, report, expert_layout) -> list[tuple[str, str, tuple[int, ...], int]]:
-    """Output (name, dtype, shape, nbytes) without reading data: from the analysed virtual tensors."""
-    want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") or report.has("dtype-mixed") else None
-    out = []
-    for name, _ in plan:
-        dt, shape = virtual[name]
-        if want and dt in ("F32", "F16", "BF16"):
-            dt = want
-        if K.FUSED.match(name) and len(shape) == 3 and expert_layout == "release":
-            shape = (shape[0], shape[2], shape[1])
-        n = DTYPE_BYTES[dt]
-        for s in shape:
-            n *= s
-        out.append((name, dt, tuple(shape), n))
-    return out
 
 
 def repair(
@@ -170,7 +154,6 @@ def repair(
     expert_layout: str | None = None,
     max_shard_bytes: int | None = None,
     progress: bool = True,
-    verify_load: bool = True,
 ) -> RepairResult:
     """Repair `src` into a new folder `dst` (which must not exist); see the module docstring.
 
@@ -194,11 +177,8 @@ def repair(
         raise RepairError("square experts are ambiguous: pass expert_layout='release' or 'memory' (--expert-layout)")
     if dst.exists():
         raise RepairError(f"{dst} already exists: choose a new folder (repair never overwrites)")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    actions: list[str] = [f"fix {f.code}" for f in before.findings if f.severity != "info"]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.partial-", dir=dst.parent))
-    try:
-        cfg = _fix_config(inv.config, before, virtual, actions)
+    with atomic_folder(dst) as tmp:
+        cfg = _fix_config(inv.config, before, virtual)
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         for p in sorted(src.iterdir()):
             if p.is_file() and not p.is_symlink() and p.name not in SKIP_NAMES and not p.name.endswith(SKIP_SUFFIXES):
@@ -207,13 +187,11 @@ def repair(
             for name in PROCESSOR_FILES:
                 if (Path(base) / name).is_file() and not (tmp / name).exists():
                     shutil.copyfile(Path(base) / name, tmp / name)
-                    actions.append(f"copied {name} from base")
-        plan = _plan(inv, before, expert_layout)
-        specs = _specs(plan, inv, virtual, before, expert_layout)
+        plan = _plan(inv, virtual, before, expert_layout)
         limit = max_shard_bytes or max(inv.largest_file, 1 << 20)
         shards: list[list[int]] = [[]]
         size = 0
-        for i, (_, _, _, n) in enumerate(specs):
+        for i, ((_, _, _, n), _) in enumerate(plan):
             if shards[-1] and size + n > limit:
                 shards.append([])
                 size = 0
@@ -223,12 +201,13 @@ def repair(
         bar = tqdm(total=len(plan), desc="repair: tensors", unit="tensor", disable=not progress)
         for s, idxs in enumerate(shards):
             fname = f"model-{s + 1:05d}-of-{len(shards):05d}.safetensors"
-            writer = ShardWriter(tmp / fname, [specs[i][:3] for i in idxs], {"format": "pt"})
+            writer = ShardWriter(tmp / fname, [plan[i][0][:3] for i in idxs], {"format": "pt"})
             try:
                 for i in idxs:
-                    writer.write(specs[i][0], plan[i][1]())
-                    weight_map[specs[i][0]] = fname
-                    written += specs[i][3]
+                    (name, _, _, n), produce = plan[i]
+                    writer.write(name, produce())
+                    weight_map[name] = fname
+                    written += n
                     bar.update(1)
             except BaseException:
                 writer.abort()
@@ -247,15 +226,11 @@ def repair(
             raise RepairError(f"the repaired copy still has problems: {left}")
         t_verify = time.perf_counter()
         timeline.append(("check", t_check, t_verify))
-        diff = _verify(tmp, reference) if verify_load else None
+        diff = _verify(tmp, reference)
         timeline.append(("verify", t_verify, time.perf_counter()))
         if diff not in (None, 0.0):
             raise RepairError(f"repaired logits differ from the reference by {diff:.3g}: not repaired")
-        tmp.rename(dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return RepairResult(dst, before, after, len(plan), written, time.perf_counter() - start, diff, actions, timeline)
+    return RepairResult(dst, after, len(plan), written, time.perf_counter() - start, diff, timeline)
 
 
 def _verify(folder: Path, reference: str | Path | None) -> float | None:

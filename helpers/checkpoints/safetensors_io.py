@@ -65,8 +65,6 @@ class Header:
     path: Path
     tensors: dict[str, TensorInfo] = field(default_factory=dict)
     metadata: dict[str, str] | None = None
-    header_bytes: int = 0
-    file_bytes: int = 0
 
 
 def read_header(path: Path, strict: bool = True) -> Header:
@@ -100,7 +98,7 @@ def read_header(path: Path, strict: bool = True) -> Header:
     if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
         raise SafetensorsError("header-corrupt", f"{path.name}: __metadata__ is not a map of strings")
     base, data_len = 8 + n, size - 8 - n
-    header = Header(path, metadata=meta, header_bytes=n, file_bytes=size)
+    header = Header(path, metadata=meta)
     spans = []
     for name, entry in doc.items():
         header.tensors[name] = _entry(path, name, entry, base, data_len)

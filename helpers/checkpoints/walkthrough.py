@@ -32,12 +32,11 @@ def walk_failure_modes(work: Path) -> list[dict[str, Any]]:
     One row per variant: mode, variant, from_pretrained, diagnosis, and the repair's max |Δlogits| against
     the healthy model (0.0 means identical) or why it was refused.
     """
-    refs: dict[Path, Any] = {}
     rows = []
     for name, fault in FAULTS.items():
         v = make_variant(name, work)
         report = diagnose(v.path)
-        healthy = refs.setdefault(v.reference, reference_logits(v.reference)) if fault.mode else None
+        healthy = reference_logits(v.reference) if fault.mode else None
         row = {"mode": fault.mode, "variant": name,
                "from_pretrained": plain_load(v.path, healthy) if fault.mode else "-",
                "diagnosis": f"{fault.expect} ({'healthy' if report.healthy else 'problems'})"}

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers.prepare import size_kwargs
+
 
 @dataclass
 class GenerationResult:
@@ -45,16 +47,32 @@ def chat_messages(images: list[Any], prompt: str, system: str | None = None) -> 
     return messages
 
 
-def prepare_inputs(processor: Any, images: list[Any], prompt: str, **processor_kwargs: Any):
-    """Tokenised model inputs through `apply_chat_template` (the processor expands each image pad)."""
+def _processor_kwargs(min_pixels: int | None, max_pixels: int | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """A min/max-pixel budget as the processor's ``size=`` (5.23 deprecates the bare keywords); an explicit
+    ``size=`` in `extra` wins."""
+    return {**size_kwargs(min_pixels, max_pixels), **extra}
+
+
+def _apply_template(processor: Any, conversation: Any, processor_kwargs: dict[str, Any]):
     return processor.apply_chat_template(
-        chat_messages(images, prompt),
+        conversation,
         add_generation_prompt=True,
         tokenize=True,
         return_dict=True,
         return_tensors="pt",
         processor_kwargs=processor_kwargs or None,
     )
+
+
+def prepare_inputs(processor: Any, images: list[Any], prompt: str, min_pixels: int | None = None,
+                   max_pixels: int | None = None, **processor_kwargs: Any):
+    """Tokenised model inputs through `apply_chat_template` (the processor expands each image pad).
+
+    `min_pixels`/`max_pixels` set the per-image pixel budget (passed on as ``size=``); other keywords
+    (``size=`` itself included) go to the processor unchanged.
+    """
+    return _apply_template(processor, chat_messages(images, prompt),
+                           _processor_kwargs(min_pixels, max_pixels, processor_kwargs))
 
 
 def visual_tokens_of(inputs: Any, merge_size: int = 2) -> list[int]:
@@ -65,23 +83,49 @@ def visual_tokens_of(inputs: Any, merge_size: int = 2) -> list[int]:
     return [int(row.prod()) // merge_size**2 for row in grid]
 
 
-def generate_answer(
-    model: Any, processor: Any, images: list[Any], prompt: str, max_new_tokens: int = 16, **processor_kwargs: Any
-) -> GenerationResult:
-    """Greedy generation for one request; returns the decoded new text and its costs."""
+def generate_answers(model: Any, processor: Any, requests: list[tuple[list[Any], str]], max_new_tokens: int = 16,
+                     min_pixels: int | None = None, max_pixels: int | None = None,
+                     **processor_kwargs: Any) -> list[GenerationResult]:
+    """Greedy generation for (images, prompt) requests through one `generate` call; decoded text and costs each.
+
+    Several requests go as one left-padded batch: each row's prompt tokens come from its attention mask,
+    its new tokens exclude padding, and the call's seconds are shared evenly. One request is not padded.
+    """
     import torch
 
-    inputs = prepare_inputs(processor, images, prompt, **processor_kwargs).to(model.device)
+    if not requests:
+        return []
+    kwargs = _processor_kwargs(min_pixels, max_pixels, processor_kwargs)
+    batched = len(requests) > 1
+    if batched:
+        processor.tokenizer.padding_side = "left"
+        inputs = _apply_template(processor, [chat_messages(imgs, p) for imgs, p in requests], {"padding": True, **kwargs})
+    else:
+        inputs = _apply_template(processor, chat_messages(*requests[0]), kwargs)
+    inputs = inputs.to(model.device)
     start = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
     seconds = time.perf_counter() - start
-    prompt_len = inputs["input_ids"].shape[1]
-    new = out[0, prompt_len:]
-    return GenerationResult(
-        text=processor.decode(new, skip_special_tokens=True),
-        prompt_tokens=int(prompt_len),
-        visual_tokens=visual_tokens_of(inputs, processor.image_processor.merge_size),
-        new_tokens=int(new.numel()),
-        seconds=seconds,
-    )
+    width = inputs["input_ids"].shape[1]
+    per_image = visual_tokens_of(inputs, processor.image_processor.merge_size)
+    pad = processor.tokenizer.pad_token_id if batched else None
+    results, cursor = [], 0
+    for row, (imgs, _prompt) in enumerate(requests):
+        new = out[row, width:]
+        results.append(GenerationResult(
+            text=processor.decode(new, skip_special_tokens=True),
+            prompt_tokens=int(inputs["attention_mask"][row].sum()) if batched else int(width),
+            visual_tokens=per_image[cursor : cursor + len(imgs)],
+            new_tokens=int((new != pad).sum()) if pad is not None else int(new.numel()),
+            seconds=seconds / len(requests),
+        ))
+        cursor += len(imgs)
+    return results
+
+
+def generate_answer(
+    model: Any, processor: Any, images: list[Any], prompt: str, max_new_tokens: int = 16, **processor_kwargs: Any
+) -> GenerationResult:
+    """Greedy generation for one request; returns the decoded new text and its costs."""
+    return generate_answers(model, processor, [(images, prompt)], max_new_tokens, **processor_kwargs)[0]

@@ -37,8 +37,7 @@ def cn_id_checksum_ok(number: str) -> bool:
     number = number.upper()
     if not re.fullmatch(r"\d{17}[\dX]", number):
         return False
-    total = sum(int(d) * w for d, w in zip(number[:17], ID_WEIGHTS, strict=True))
-    return ID_CHECK[total % 11] == number[17]
+    return cn_id_check_digit(number[:17]) == number[17]
 
 
 def cn_id_check_digit(first17: str) -> str:
@@ -122,34 +121,39 @@ _LABELLED: list[tuple[str, str]] = [
     ),
 ]
 
-_PATTERNS: list[tuple[str, str]] = [
-    ("EMAIL", r"(?<![\w.+-])([\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"),
-    ("ID_NUMBER", _NO_NUM_BEFORE + r"(\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])" + _NO_NUM_AFTER),
-    ("PHONE", _NO_NUM_BEFORE + r"(\+\d{1,3}[ \-]?(?:\(\d{1,4}\)[ \-]?)?\d{1,4}(?:[ \-]?\d{2,4}){2,4})" + _NO_NUM_AFTER),
-    ("PHONE", _NO_NUM_BEFORE + r"((?:\(?\+?86\)?[ \-]?)?1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4})" + _NO_NUM_AFTER),
-    ("PHONE", _NO_NUM_BEFORE + r"((?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{2,3}[ \-]?\d{4})" + _NO_NUM_AFTER),
+# (kind, pattern, verify_checksum): an ID number found without a label counts only with a valid check digit.
+_PATTERNS: list[tuple[str, str, bool]] = [
+    ("EMAIL", r"(?<![\w.+-])([\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})", False),
+    ("ID_NUMBER", _NO_NUM_BEFORE + r"(\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])" + _NO_NUM_AFTER, True),
+    ("PHONE", _NO_NUM_BEFORE + r"(\+\d{1,3}[ \-]?(?:\(\d{1,4}\)[ \-]?)?\d{1,4}(?:[ \-]?\d{2,4}){2,4})" + _NO_NUM_AFTER, False),
+    ("PHONE", _NO_NUM_BEFORE + r"((?:\(?\+?86\)?[ \-]?)?1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4})" + _NO_NUM_AFTER, False),
+    ("PHONE", _NO_NUM_BEFORE + r"((?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{2,3}[ \-]?\d{4})" + _NO_NUM_AFTER, False),
     (
         "ADDRESS",
         r"([\u4e00-\u9fa5]{2,8}(?:省|自治区|市)[\u4e00-\u9fa5]{0,8}(?:市|区|县|州)?[\u4e00-\u9fa5]{1,10}(?:路|街|大道|巷|道)"
         r"\d{1,5}(?:号|弄)(?:[\u4e00-\u9fa5\d]{0,12}(?:室|楼|单元|栋|幢))?)",
+        False,
     ),
 ]
 
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
-# A label never starts inside a word or a placeholder ("[ADDRESS]" must not read as the label "address").
-_COMPILED = [(k, re.compile(r"(?<![\[A-Za-z])" + p)) for k, p in _LABELLED] + [(k, re.compile(p)) for k, p in _PATTERNS]
+# (kind, regex, verify_checksum). A label never starts inside a word or a placeholder ("[ADDRESS]" must not
+# read as the label "address"); a labelled value is redacted whatever its check digit.
+_COMPILED: list[tuple[str, re.Pattern[str], bool]] = [
+    (k, re.compile(r"(?<![\[A-Za-z])" + p), False) for k, p in _LABELLED
+] + [(k, re.compile(p), verify) for k, p, verify in _PATTERNS]
 
 
 def _spans(text: str) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
-    for kind, rx in _COMPILED:
+    for kind, rx, verify_checksum in _COMPILED:
         for m in rx.finditer(text):
             start, end = m.span(1)
             value = m.group(1).strip()
             if not value or _PLACEHOLDER.fullmatch(value):  # already redacted: keeps `redact` idempotent
                 continue
             end = start + len(m.group(1).rstrip())
-            if kind == "ID_NUMBER" and rx.pattern.startswith(_NO_NUM_BEFORE) and not cn_id_checksum_ok(value):
+            if verify_checksum and not cn_id_checksum_ok(value):
                 continue
             found.append((start, end, kind))
     # Keep the earliest, then longest span; drop spans overlapping one already kept.
