@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 fixtures: $(STAMP)
-	$(BIN)/python -m helpers.fixtures build --json
+	$(BIN)/qwen3vl fixtures build --json
 
 run: $(STAMP)
-	$(BIN)/python -m helpers.workbook run
+	$(BIN)/qwen3vl run
 
 test: $(STAMP)
 	$(BIN)/ruff check helpers tests benchmarks tools

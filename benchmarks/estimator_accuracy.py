@@ -4,10 +4,10 @@ Each case is a random-weight Qwen3-VL (MoE or dense) built with the real classes
 `save_pretrained`. A fresh subprocess per case imports the stack and builds the processor; its RSS then
 is the measured baseline, passed to the estimator as `overhead_bytes` (no calibrated constant). VmHWM is
 reset there, so the measured peak is this job's own high-water mark (load, then prepare inputs, then
-`generate`, the order of helpers.inference). Weights: the bytes of the unique parameter/buffer storages
+`generate`, the order of helpers.infer.generate). Weights: the bytes of the unique parameter/buffer storages
 after every parameter was read (the 1% target), with the process RSS growth from load printed for
 reference. "job" = peak - baseline - weights (inputs, KV, activations, loader and allocator transients).
-The estimate for the same job comes from `helpers.memory.estimate_peak_memory(device="cpu")`.
+The estimate for the same job comes from `helpers.estimate.memory.estimate_peak_memory(device="cpu")`.
 
 Run: ``python benchmarks/estimator_accuracy.py [--quick]``; last line ``RESULT {json}``.
 """
@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers.fixtures import grown_config  # noqa: E402
-from helpers.paths import CACHE_DIR  # noqa: E402
+from helpers.core.fixtures import grown_config  # noqa: E402
+from helpers.core.paths import CACHE_DIR  # noqa: E402
 
 MIB = 2**20
 # name -> (base fixture, text overrides, vision overrides, mrope_section or None: derived from head_dim);
-# the vision tower's out_hidden_size follows the text hidden_size (helpers.fixtures.grown_config)
+# the vision tower's out_hidden_size follows the text hidden_size (helpers.core.fixtures.grown_config)
 VARIANTS = {
     "tiny-moe": ("tiny-moe", {}, {}, None),
     "tiny-dense": ("tiny-dense", {}, {}, None),
@@ -69,7 +69,7 @@ def checkpoint(name: str) -> Path:
     if stamp.exists() and json.loads(stamp.read_text()) == cfg:
         return folder
     code = (
-        "import json, sys; from helpers.fixtures import save_random_checkpoint; cfg = json.loads(sys.argv[1]);"
+        "import json, sys; from helpers.core.fixtures import save_random_checkpoint; cfg = json.loads(sys.argv[1]);"
         "save_random_checkpoint(cfg, sys.argv[2], max_shard_size='500MB', seed=0, files={'variant.json': sys.argv[1]})"
     )
     subprocess.run([sys.executable, "-c", code, json.dumps(cfg), str(folder)], check=True, cwd=ROOT)
@@ -77,8 +77,8 @@ def checkpoint(name: str) -> Path:
 
 
 def run_case(name: str, words: int, images: list, new: int) -> dict:
-    from helpers.census import census
-    from helpers.memory_check import compare_job
+    from helpers.estimate.census import census
+    from helpers.estimate.memory_check import compare_job
 
     cfg = variant_config(name)
     row = compare_job(str(checkpoint(name)), words, [tuple(s) for s in images], new, config=cfg)

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers.census import build_config, load_config_dict  # noqa: E402
-from helpers.memory import estimate_peak_memory  # noqa: E402
+from helpers.core.configs import build_config, load_config_dict  # noqa: E402
+from helpers.estimate.memory import estimate_peak_memory  # noqa: E402
 
 MIB = 2**20
 A4 = (2480, 3508)
@@ -53,7 +53,7 @@ def build_random(cfg: dict, device: str):
 def inputs_for(processor, words: int, images: list, cap: int | None, device: str):
     from PIL import Image
 
-    from helpers.inference import prepare_inputs
+    from helpers.core.chat import prepare_inputs
 
     imgs = [Image.new("RGB", s, (200, 200, 200)) for s in images]
     return prepare_inputs(processor, imgs, " ".join(["word"] * words), max_pixels=cap).to(device)
@@ -104,8 +104,8 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from helpers.fixtures import build_processor
-    from helpers.inference import visual_tokens_of
+    from helpers.core.chat import visual_tokens_of
+    from helpers.core.fixtures import build_processor
 
     start = time.perf_counter()
     if args.cpu_smoke:

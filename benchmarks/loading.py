@@ -46,7 +46,7 @@ SIZES = {  # bf16 weights: ~0.15 GiB (notebook), ~0.65 GiB (quick), ~1.6 GiB (fu
 
 def bench_config(size: str) -> dict:
     """The tiny fixture's config (the real 30B config, shrunk) grown to a few hundred MB–GB; experts non-square."""
-    from helpers.fixtures import grown_config
+    from helpers.core.fixtures import grown_config
 
     return grown_config("tiny-moe", {"num_experts_per_tok": 2, **SIZES[size]})
 
@@ -63,8 +63,8 @@ def build_checkpoint(size: str) -> Path:
     """
     import torch
 
-    from helpers.fixtures import save_random_checkpoint
-    from helpers.paths import CACHE_DIR
+    from helpers.core.fixtures import save_random_checkpoint
+    from helpers.core.paths import CACHE_DIR
 
     folder = CACHE_DIR / "bench" / f"loading-{size}"
     if is_built(folder):
@@ -86,8 +86,8 @@ def child(path: str, folder: Path) -> dict:
     import torch
     from transformers import AutoConfig, AutoModelForImageTextToText
 
-    from helpers.loading import touch_parameters
-    from helpers.monitor import MemoryMonitor
+    from helpers.load.loading import touch_parameters
+    from helpers.load.monitor import MemoryMonitor
 
     torch.set_num_threads(1)
     # Transformers imports the model's modules lazily (seconds): do it before the clock, for every path
@@ -136,7 +136,7 @@ def run_child(path: str, folder: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from helpers.paths import CACHE_DIR
+    from helpers.core.paths import CACHE_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller checkpoint (~0.75 GiB), one repetition")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.monitor import MemoryMonitor  # noqa: E402
+from helpers.load.monitor import MemoryMonitor  # noqa: E402
 
 
 def workload(n: int) -> int:

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers.paths import CACHE_DIR, atomic_folder  # noqa: E402
+from helpers.core.paths import CACHE_DIR, atomic_folder  # noqa: E402
 
 MB = 10**6
 CHILD = r"""
@@ -95,7 +95,7 @@ def build(hidden: int, shard: str) -> tuple[Path, Path]:
     save_pretrained, experts in the release layout (the reference), and a copy whose keys carry
     `_orig_mod.` (the one to repair)."""
     from helpers.checkpoints.faults import _transpose_experts, rewrite_weights
-    from helpers.fixtures import PROCESSOR_FILES, build_fixture, grown_config, random_model
+    from helpers.core.fixtures import PROCESSOR_FILES, build_fixture, grown_config, random_model
 
     root = CACHE_DIR / "bench-repair"
     ref, broken = root / f"ref-release-h{hidden}-{shard}", root / f"orig-mod-release-h{hidden}-{shard}"

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def fixture_paths():
     """name -> folder of the tiny checkpoints (built or reused)."""
-    from helpers.fixtures import build_fixtures
+    from helpers.core.fixtures import build_fixtures
 
     return build_fixtures()
 
@@ -32,6 +32,6 @@ def tiny_dense(fixture_paths):
 @pytest.fixture(scope="session")
 def processor():
     """The real Qwen3VLProcessor built from Qwen's tokenizer files and the release's preprocessor config."""
-    from helpers.fixtures import build_processor
+    from helpers.core.fixtures import build_processor
 
     return build_processor()

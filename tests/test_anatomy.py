@@ -10,10 +10,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from helpers.anatomy import AnatomyError, read_anatomy, release_anatomy, release_transposed_keys
-from helpers.census import meta_model
-from helpers.loading import load_strict
-from helpers.paths import real_config_path
+from helpers.core.configs import real_config_path
+from helpers.estimate.census import meta_model
+from helpers.load.anatomy import AnatomyError, read_anatomy, release_anatomy, release_transposed_keys
+from helpers.load.loading import load_strict
 
 CONFIG_30B = real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct")
 

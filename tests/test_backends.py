@@ -7,8 +7,8 @@ import io
 
 from PIL import Image
 
-from helpers.backends import HttpBackend, LocalBackend, image_data_url, make_backend, openai_messages
-from helpers.documents import vqa_documents
+from helpers.cases.documents import vqa_documents
+from helpers.infer.backends import HttpBackend, LocalBackend, image_data_url, make_backend, openai_messages
 
 
 def test_make_backend_dispatches_on_the_setting():

@@ -14,8 +14,8 @@ import pytest
 from helpers.checkpoints import RepairError, diagnose, repair
 from helpers.checkpoints.faults import FAULTS, make_variant
 from helpers.checkpoints.verify import max_abs_diff, reference_logits
-from helpers.fixtures import build_fixture
-from helpers.paths import ROOT
+from helpers.core.fixtures import build_fixture
+from helpers.core.paths import ROOT
 
 
 def folder_hash(folder: Path) -> str:
@@ -96,7 +96,7 @@ def test_repair_refuses_existing_dst_and_interrupt_leaves_nothing(tmp_path, monk
     (tmp_path / "taken").mkdir()
     with pytest.raises(RepairError, match="exists"):
         repair(variant.path, tmp_path / "taken", progress=False)
-    import helpers.checkpoints.safetensors_io as io
+    import helpers.core.safetensors_io as io
 
     calls = {"n": 0}
     original = io.ShardWriter.write
@@ -117,7 +117,7 @@ def test_repair_refuses_existing_dst_and_interrupt_leaves_nothing(tmp_path, monk
 
 
 def test_cli_exit_codes(tmp_path, capsys):
-    from helpers.checkpoints.__main__ import main
+    from helpers.checkpoints.cli import main
 
     assert main(["diagnose", str(build_fixture("tiny-moe")), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["healthy"] is True
@@ -127,7 +127,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     bad = make_variant("file-truncated", tmp_path)
     assert main(["repair", str(bad.path), str(tmp_path / "never")]) != 0 and not (tmp_path / "never").exists()
     # one real `python -m` run: exit 0 only when DST is complete and verified against the reference
-    ok = subprocess.run([sys.executable, "-m", "helpers.checkpoints", "repair", str(variant.path), str(tmp_path / "fixed"),
+    ok = subprocess.run([sys.executable, "-m", "helpers", "doctor", "repair", str(variant.path), str(tmp_path / "fixed"),
                          "--reference", str(variant.reference)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert diagnose(tmp_path / "fixed").healthy

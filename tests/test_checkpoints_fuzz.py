@@ -16,8 +16,8 @@ from pathlib import Path
 from helpers.checkpoints import diagnose
 from helpers.checkpoints.doctor import INDEX
 from helpers.checkpoints.verify import max_abs_diff, reference_logits
-from helpers.fixtures import build_fixture
-from helpers.loading import load_strict
+from helpers.core.fixtures import build_fixture
+from helpers.load.loading import load_strict
 
 CASES = 300
 

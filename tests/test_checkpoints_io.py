@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 import helpers.checkpoints.doctor as doctor
 from helpers.checkpoints import repair
 from helpers.checkpoints.faults import make_variant
-from helpers.checkpoints.safetensors_io import SafetensorsError, ShardWriter, read_header, read_tensor
+from helpers.core.safetensors_io import SafetensorsError, ShardWriter, read_header, read_tensor
 
 
 @pytest.fixture

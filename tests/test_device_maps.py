@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.anatomy import read_anatomy
-from helpers.census import meta_model
-from helpers.device_maps import (
+from helpers.core.configs import real_config_path
+from helpers.core.hardware import parse_gpus
+from helpers.estimate.census import meta_model
+from helpers.load.anatomy import read_anatomy
+from helpers.load.device_maps import (
     DeviceMapError,
     check_request,
     device_map_figure,
@@ -16,9 +18,7 @@ from helpers.device_maps import (
     plan_device_map,
     plan_for_hardware,
 )
-from helpers.hardware import parse_gpus
-from helpers.loading import load_measured
-from helpers.paths import real_config_path
+from helpers.load.loading import load_measured
 
 CONFIG_30B = real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct")
 

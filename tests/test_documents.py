@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 
-from helpers.documents import (
+from helpers.cases.documents import (
     Document,
     build_vqa_set,
     generate_vqa,
@@ -14,7 +14,7 @@ from helpers.documents import (
     vqa_documents,
     write_document_set,
 )
-from helpers.evaluation import is_numeric_truth
+from helpers.cases.evaluation import is_numeric_truth
 
 
 def _digest(images) -> str:
@@ -73,7 +73,7 @@ def test_reuse_and_round_trip(tmp_path):
 def test_missing_folder_is_one_clear_line(tmp_path):
     import pytest
 
-    from helpers.documents import DocumentSetError
+    from helpers.cases.documents import DocumentSetError
 
     with pytest.raises(DocumentSetError, match="no ground_truth.json"):
         load_documents(tmp_path)

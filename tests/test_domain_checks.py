@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.domain_checks import (
+from helpers.cases.domain_checks import (
     check_change,
     check_extraction,
     check_imaging_link,
@@ -15,8 +15,8 @@ from helpers.domain_checks import (
     sentence_facts,
     summary,
 )
-from helpers.financial_docs import statement
-from helpers.medical_docs import imaging_case, lab_report, wrong_sentence
+from helpers.cases.financial_docs import statement
+from helpers.cases.medical_docs import imaging_case, lab_report, wrong_sentence
 
 
 def test_truth_passes_and_each_damage_is_caught():
@@ -75,8 +75,8 @@ def test_imaging_link_wrong_sentence_and_bad_index():
 
 
 def test_damaged_answers_are_caught_as_documented():
-    from helpers.financial_docs import damaged_statement_answers
-    from helpers.medical_docs import damaged_lab_answers
+    from helpers.cases.financial_docs import damaged_statement_answers
+    from helpers.cases.medical_docs import damaged_lab_answers
 
     st = statement(4, "zh")
     dmg = damaged_statement_answers(st)

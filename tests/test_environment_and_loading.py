@@ -6,9 +6,11 @@ import importlib.metadata as md
 
 import pytest
 
-from helpers import claims, environment
-from helpers.errors import LoadingReportError
-from helpers.loading import LoadingReport, load_strict
+from helpers.core import chat, environment
+from helpers.core.errors import LoadingReportError
+from helpers.estimate import vision_tokens
+from helpers.load import claims
+from helpers.load.loading import LoadingReport, load_strict
 
 
 def test_requirements_met_here():
@@ -64,7 +66,7 @@ def test_claims_of_notebook_00(processor):
     from PIL import Image
 
     assert claims.check_vision2seq_import()["importable"] is False
-    g = claims.check_plain_prompt_with_images(processor, [Image.new("RGB", (64, 64))])
+    g = chat.check_plain_prompt_with_images(processor, [Image.new("RGB", (64, 64))])
     assert g["plain_prompt_error"] and g["vision_blocks_from_template"] == 1
-    h = claims.resized_grid(processor, 2480, 3508)
+    h = vision_tokens.resized_grid(processor, 2480, 3508)
     assert (h["resized_width"], h["resized_height"], h["visual_tokens"]) == (2496, 3520, 78 * 110)

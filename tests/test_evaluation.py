@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.evaluation import aggregate, anls, levenshtein, normalize_text, parse_number, score_fields
+from helpers.cases.evaluation import aggregate, anls, levenshtein, normalize_text, parse_number, score_fields
 
 
 def test_levenshtein_known_values():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.domain_checks import check_periods
-from helpers.financial_docs import EXTRACT_KEYS, LINES, money, statement
+from helpers.cases.domain_checks import check_periods
+from helpers.cases.financial_docs import EXTRACT_KEYS, LINES, money, statement
 from helpers.safety import find_injections, redact
 
 
@@ -51,7 +51,12 @@ def test_money_survives_redaction_and_injection_is_flagged():
 
 
 def test_prompts_carry_the_untrusted_rule_and_the_page_schema():
-    from helpers.financial_docs import extraction_fields, extraction_prompt, parse_money, question_prompt
+    from helpers.cases.financial_docs import (
+        extraction_fields,
+        extraction_prompt,
+        parse_money,
+        question_prompt,
+    )
 
     st = statement(0, "en")
     assert set(extraction_fields(st, 3)[0]) == {"cfo_2025", "cash_end_2025", "cfo_2024", "cash_end_2024"}

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import fixtures
-from helpers.fixtures import build_fixture, tiny_config_dict
+from helpers.core import fixtures
+from helpers.core.configs import tiny_config_dict
+from helpers.core.fixtures import build_fixture
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -43,8 +44,8 @@ def test_loads_strictly_and_generates_with_an_image(tiny_moe):
     from PIL import Image
     from transformers import AutoProcessor
 
-    from helpers.inference import generate_answer
-    from helpers.loading import load_strict
+    from helpers.infer.generate import generate_answer
+    from helpers.load.loading import load_strict
 
     model, report = load_strict(str(tiny_moe))
     assert report.is_clean and type(model).__name__ == "Qwen3VLMoeForConditionalGeneration"
@@ -56,7 +57,7 @@ def test_loads_strictly_and_generates_with_an_image(tiny_moe):
 
 
 def test_dense_fixture_loads(tiny_dense):
-    from helpers.loading import load_strict
+    from helpers.load.loading import load_strict
 
     model, report = load_strict(str(tiny_dense))
     assert type(model).__name__ == "Qwen3VLForConditionalGeneration" and report.is_clean
@@ -98,7 +99,7 @@ def test_failed_build_leaves_nothing(tmp_path, monkeypatch):
 
 def test_cli_prints_json_mapping(fixture_paths):
     out = subprocess.run(
-        [sys.executable, "-m", "helpers.fixtures", "build", "--json"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "helpers", "fixtures", "build", "--json"], capture_output=True, text=True, check=True
     )
     mapping = json.loads(out.stdout.strip().splitlines()[-1])
     moe = [name for name in mapping if "moe" in name]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFont
 
-from helpers.fonts import (
+from helpers.core.fonts import (
     cjk_font,
     cjk_font_path,
     glyph_bitmap,

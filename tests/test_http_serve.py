@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from helpers.backends import BackendError, HttpBackend, make_backend
-from helpers.documents import vqa_documents
-from helpers.pipeline import run_documents
-from helpers.serving import free_port, transformers_serve
+from helpers.cases.documents import vqa_documents
+from helpers.cases.pipeline import run_documents
+from helpers.infer.backends import BackendError, HttpBackend, make_backend
+from helpers.infer.serving import free_port, transformers_serve
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_wrong_model_name_is_one_clear_line(server):
 def test_cli_against_the_served_endpoint(server):
     doc = vqa_documents()[0]
     out = subprocess.run(
-        [sys.executable, "-m", "helpers.inference", "--model", server.base_url, "--served-model",
+        [sys.executable, "-m", "helpers", "infer", "--model", server.base_url, "--served-model",
          server.served_model, "--image", str(doc.images[0]), "--prompt", "合计金额是多少？",
          "--max-new-tokens", "3", "--json"],
         capture_output=True, text=True, timeout=120,

@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 
-from helpers.documents import vqa_documents
-from helpers.vision_tokens import visual_tokens
+from helpers.cases.documents import vqa_documents
+from helpers.estimate.vision_tokens import visual_tokens
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "helpers.inference", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "helpers", "infer", *args], capture_output=True, text=True,
                           timeout=180)
 
 

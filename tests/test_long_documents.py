@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.long_documents import (
+from helpers.cases.long_documents import (
     MIN_PAGE_PIXELS,
     Budget,
     BudgetError,
@@ -16,9 +16,9 @@ from helpers.long_documents import (
     plan_page_by_page,
     request_cost,
 )
-from helpers.memory import estimate_peak_memory
-from helpers.paths import real_config_path
-from helpers.vision_tokens import visual_tokens
+from helpers.core.configs import real_config_path
+from helpers.estimate.memory import estimate_peak_memory
+from helpers.estimate.vision_tokens import visual_tokens
 
 CFG = real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct")
 SIZES = [(1000, 1100)] * 4 + [(1240, 1754)]

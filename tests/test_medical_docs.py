@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.domain_checks import check_imaging_link, flag_for, parse_range
-from helpers.fonts import renders_glyph
-from helpers.medical_docs import imaging_case, lab_report
+from helpers.cases.domain_checks import check_imaging_link, flag_for, parse_range
+from helpers.cases.medical_docs import imaging_case, lab_report
+from helpers.core.fonts import renders_glyph
 from helpers.safety import cn_id_checksum_ok, find_injections, redact
 
 
@@ -71,8 +71,8 @@ def test_imaging_finding_is_linked_to_exactly_one_sentence(seed, lang):
 
 
 def test_prompts_name_every_field_and_the_untrusted_rule():
-    from helpers.doc_render import Table
-    from helpers.medical_docs import imaging_prompt, lab_prompt
+    from helpers.cases.doc_render import Table
+    from helpers.cases.medical_docs import imaging_prompt, lab_prompt
 
     rep = lab_report(1, "en")
     prompt = lab_prompt(rep)

@@ -1,4 +1,4 @@
-"""Census, KV cache, estimate and CLI of helpers.memory, checked against independent counts."""
+"""Census, KV cache, estimate and CLI of helpers.estimate.memory, checked against independent counts."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import sys
 
 import pytest
 
-from helpers.anatomy import read_anatomy
-from helpers.census import census, count_from_config, load_config_dict
-from helpers.errors import WorkbookError
-from helpers.fixtures import build_fixture
-from helpers.memory import estimate_peak_memory, kv_bytes_per_token
-from helpers.memory.__main__ import main
-from helpers.paths import CONFIGS_DIR, ROOT
-from helpers.vision_tokens import visual_tokens
+from helpers.core.configs import load_config_dict
+from helpers.core.errors import WorkbookError
+from helpers.core.fixtures import build_fixture
+from helpers.core.paths import CONFIGS_DIR, ROOT
+from helpers.estimate.census import census, count_from_config
+from helpers.estimate.cli import main
+from helpers.estimate.memory import estimate_peak_memory, kv_bytes_per_token
+from helpers.estimate.vision_tokens import visual_tokens
+from helpers.load.anatomy import read_anatomy
 
 CONFIGS = sorted(CONFIGS_DIR.glob("Qwen3-VL-*B-Instruct.json"))
 THIRTY = CONFIGS_DIR / "Qwen3-VL-30B-A3B-Instruct.json"
@@ -75,7 +76,7 @@ def test_estimate_grows_with_context_and_resolution():
 
 def test_cli_json_keys():
     out = subprocess.run(
-        [sys.executable, "-m", "helpers.memory", "--model", str(THIRTY), "--dtype", "bfloat16", "--context", "32768",
+        [sys.executable, "-m", "helpers", "memory", "--model", str(THIRTY), "--dtype", "bfloat16", "--context", "32768",
          "--batch", "1", "--image", "2480x3508", "--image", "640x480", "--max-pixels", str(1 << 22),
          "--gpus", "2xA100-80GB", "--json"], capture_output=True, text=True, cwd=ROOT, check=True)
     d = json.loads(out.stdout)
@@ -108,10 +109,10 @@ def test_unknown_model_type(tmp_path):
 def test_input_tensor_bytes_equal_processor_output():
     from PIL import Image
 
-    from helpers.fixtures import build_processor
-    from helpers.inference import prepare_inputs
-    from helpers.memory import input_tensor_bytes
-    from helpers.vision_tokens import vision_patches
+    from helpers.core.chat import prepare_inputs
+    from helpers.core.fixtures import build_processor
+    from helpers.estimate.memory import input_tensor_bytes
+    from helpers.estimate.vision_tokens import vision_patches
 
     sizes = [(1240, 1754), (640, 480)]
     inputs = prepare_inputs(build_processor(), [Image.new("RGB", s) for s in sizes], "word " * 50)
@@ -131,7 +132,7 @@ def test_cpu_estimate_counts_inputs_and_load_transient():
 
 
 def test_cpu_load_peak_is_weights_plus_the_largest_shard(tiny_moe):
-    from helpers.memory import largest_shard_bytes
+    from helpers.estimate.memory import largest_shard_bytes
 
     shard = largest_shard_bytes(tiny_moe)
     assert shard == max(p.stat().st_size for p in tiny_moe.glob("*.safetensors"))
@@ -142,7 +143,7 @@ def test_cpu_load_peak_is_weights_plus_the_largest_shard(tiny_moe):
 
 
 def test_measured_job_matches_the_estimate_on_the_tiny_model(tiny_moe):
-    from helpers.memory_check import compare_job
+    from helpers.estimate.memory_check import compare_job
 
     row = compare_job(str(tiny_moe), words=50, images=[(640, 480)], new_tokens=2)
     assert row["visual_ok"] and abs(row["err"]["weights"]) < 0.001  # non-persistent buffers (rotary) aside

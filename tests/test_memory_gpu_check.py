@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from helpers.paths import ROOT
+from helpers.core.paths import ROOT
 
 
 def test_gpu_check_cpu_smoke():

@@ -11,8 +11,8 @@ import time
 import nbformat
 import pytest
 
-from helpers.monitor import MemoryMonitor
-from helpers.paths import ROOT
+from helpers.core.paths import ROOT
+from helpers.load.monitor import MemoryMonitor
 
 
 def _monitor_threads() -> list[threading.Thread]:
@@ -94,7 +94,7 @@ def test_bad_arguments():
 def test_no_nvml_error_printed_on_a_cpu_machine():
     """A fresh interpreter: import, sample, exit; nvitop must not print its red "NVML not found"."""
     code = (
-        "from helpers.monitor import MemoryMonitor, nvidia_devices\n"
+        "from helpers.load.monitor import MemoryMonitor, nvidia_devices\n"
         "with MemoryMonitor(interval_s=0.01, live=False) as mon: pass\n"
         "print(len(nvidia_devices()))"
     )
@@ -111,7 +111,7 @@ def test_live_plot_in_a_real_kernel_ends_as_a_static_image_and_stops_its_thread(
     nb.cells = [
         nbformat.v4.new_code_cell(
             "import threading, time\n"
-            "from helpers.monitor import MemoryMonitor\n"
+            "from helpers.load.monitor import MemoryMonitor\n"
             "mon = MemoryMonitor(interval_s=0.02, refresh_s=0.1)\n"
             "assert mon.live\n"
             "with mon, mon.phase('work'):\n"

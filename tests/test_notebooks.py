@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from helpers.paths import NOTEBOOKS_DIR
-from helpers.workbook import execute_notebook, notebook_paths
+from helpers.core.paths import NOTEBOOKS_DIR
+from helpers.core.runner import execute_notebook, notebook_paths
 
 NOTEBOOKS = notebook_paths()
 IDS = [p.name for p in NOTEBOOKS]

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from helpers.documents import vqa_documents
-from helpers.evaluation import score_fields
-from helpers.ocr import _engine, answer_with_rules, model_files, ocr_lines, ocr_text
+from helpers.cases.documents import vqa_documents
+from helpers.cases.evaluation import score_fields
+from helpers.cases.ocr import _engine, answer_with_rules, model_files, ocr_lines, ocr_text
 
 
 def test_models_ship_in_the_wheel():

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers.anatomy import read_anatomy
-from helpers.loading import load_strict
-from helpers.offload import coverage_table, offload_run, offload_sweep, quantisation_coverage
-from helpers.paths import real_config_path
+from helpers.core.configs import real_config_path
+from helpers.load.anatomy import read_anatomy
+from helpers.load.loading import load_strict
+from helpers.load.offload import coverage_table, offload_run, offload_sweep, quantisation_coverage
 
 TIGHT = {"device_map": "auto", "max_memory": {"cpu": "20MB"}}
 
@@ -52,15 +52,15 @@ def test_bitsandbytes_skips_fused_experts_fp8_converts_them():
 
 
 def test_fp8_stays_fp8_only_from_compute_capability_8_9():
-    from helpers.offload import fp8_stays_fp8
+    from helpers.load.offload import fp8_stays_fp8
 
     assert fp8_stays_fp8((9, 0)) and fp8_stays_fp8((8, 9))
     assert not fp8_stays_fp8((8, 0)) and not fp8_stays_fp8((7, 5))
 
 
 def test_decision_guide_per_profile():
-    from helpers.offload import decision_guide
-    from helpers.paths import real_config_path
+    from helpers.core.configs import real_config_path
+    from helpers.load.offload import decision_guide
 
     config = real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct")
     rows = {r["profile"]: r for r in decision_guide(config, bnb4_weights_bytes=20 * 2**30,

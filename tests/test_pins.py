@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from helpers.paths import ROOT
+from helpers.core.paths import ROOT
 
 
 def _pyproject_pins() -> dict[str, str]:

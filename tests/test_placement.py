@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from helpers.census import census
-from helpers.memory import estimate_peak_memory
-from helpers.paths import CONFIGS_DIR
-from helpers.placement import plan_placement
+from helpers.core.paths import CONFIGS_DIR
+from helpers.estimate.census import census
+from helpers.estimate.memory import estimate_peak_memory
+from helpers.estimate.placement import plan_placement
 
 THIRTY = CONFIGS_DIR / "Qwen3-VL-30B-A3B-Instruct.json"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from helpers.fixtures import build_processor
-from helpers.inference import prepare_inputs, visual_tokens_of
-from helpers.prepare import (
+from helpers.core.chat import prepare_inputs, visual_tokens_of
+from helpers.core.fixtures import build_processor
+from helpers.infer.inputs import (
     BudgetError,
     enumeration_comma_check,
     fit_to_budget,

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers.paths import ROOT
+from helpers.core.paths import ROOT
 from helpers.safety import (
     DISCLAIMER_EN,
     DISCLAIMER_ZH,
@@ -178,7 +178,7 @@ class _Echo:
         self.received = []
 
     def generate(self, images, prompt, max_new_tokens=16):
-        from helpers.inference import GenerationResult
+        from helpers.infer.generate import GenerationResult
 
         self.received.append(prompt)
         return GenerationResult(text=prompt + " The patient has anaemia.", prompt_tokens=1)
@@ -219,11 +219,11 @@ def test_saved_outputs_are_redacted_and_bad_paths_leave_nothing(tmp_path):
 def test_cli_redacts_stdin_and_refuses_non_utf8():
     text = "患者姓名：林晓 电话 0571-87654321\n总胆固醇 5.9 mmol/L (<5.2) ↑\n"
     run = subprocess.run(
-        [sys.executable, "-m", "helpers.safety", "redact"], input=text.encode(), capture_output=True, cwd=ROOT
+        [sys.executable, "-m", "helpers", "redact"], input=text.encode(), capture_output=True, cwd=ROOT
     )
     assert run.returncode == 0
     out = run.stdout.decode()
     assert "林晓" not in out and "87654321" not in out and "总胆固醇 5.9 mmol/L (<5.2) ↑" in out
     assert json.loads(run.stderr.decode())["redacted"] == {"NAME": 1, "PHONE": 1}
-    bad = subprocess.run([sys.executable, "-m", "helpers.safety", "redact"], input=b"\xff\xfe\x00", capture_output=True, cwd=ROOT)
+    bad = subprocess.run([sys.executable, "-m", "helpers", "redact"], input=b"\xff\xfe\x00", capture_output=True, cwd=ROOT)
     assert bad.returncode == 2 and bad.stderr.decode().startswith("error: ") and bad.stdout == b""

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from helpers.errors import ModelSelectionError
-from helpers.settings import ENV_VAR, select_model
+from helpers.core.errors import ModelSelectionError
+from helpers.core.model import ENV_VAR, select_model
 
 
 def test_default_is_tiny_and_labelled_random(monkeypatch):
@@ -50,7 +50,7 @@ def test_folder_without_config(tmp_path):
 
 
 def test_unknown_model_in_a_notebook_is_one_line_not_a_traceback():
-    code = "from helpers.settings import select_model; select_model('no/such-model')"
+    code = "from helpers.core.model import select_model; select_model('no/such-model')"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": ""}
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers.structured import json_prompt, json_schema, parse_json_answer
+from helpers.infer.structured import json_prompt, json_schema, parse_json_answer
 
 
 def test_plain_fenced_and_chatty_answers_parse():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from helpers.errors import WorkbookError
-from helpers.fixtures import build_processor
-from helpers.inference import prepare_inputs
-from helpers.vision_tokens import parse_size, resized_size, vision_patches, visual_tokens
+from helpers.core.chat import prepare_inputs
+from helpers.core.errors import WorkbookError
+from helpers.core.fixtures import build_processor
+from helpers.estimate.vision_tokens import parse_size, resized_size, vision_patches, visual_tokens
 
 SIZES = [
     (2480, 3508),  # A4 at 300 dpi

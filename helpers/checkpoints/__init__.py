@@ -1,4 +1,5 @@
-"""The checkpoint doctor: diagnose a Qwen3-VL checkpoint folder and write a repaired, verified copy.
+"""Stage 4, chapter 04 (the checkpoint doctor): diagnose a Qwen3-VL checkpoint folder and write a repaired, verified
+copy. Modules: doctor, repair, verify, faults, keys, config_checks, report, walkthrough, cli.
 
 Example:
     >>> from helpers.checkpoints import diagnose, repair
@@ -7,8 +8,8 @@ Example:
     >>> repair("broken", "fixed", base="base-model").verified          # doctest: +SKIP
     True
 
-CLI: ``python -m helpers.checkpoints diagnose PATH [--json]`` and
-``python -m helpers.checkpoints repair SRC DST [--base BASE] [--reference REF]``.
+CLI: ``qwen3vl doctor diagnose PATH [--json]`` and
+``qwen3vl doctor repair SRC DST [--base BASE] [--reference REF]``.
 """
 
 from .doctor import CheckpointInputError, diagnose

@@ -1,7 +1,7 @@
 """config.json checks, and the shapes the architecture expects (built on the meta device, no weights).
 
 Example:
-    >>> from helpers.fixtures import tiny_config_dict
+    >>> from helpers.core.fixtures import tiny_config_dict
     >>> shapes, tied = expected_shapes(tiny_config_dict("tiny-moe"))
     >>> shapes["model.language_model.layers.0.mlp.experts.gate_up_proj"], tied
     ((4, 96, 64), False)
@@ -13,7 +13,7 @@ import functools
 import json
 from typing import Any
 
-from helpers.paths import CONFIGS_DIR
+from helpers.core.paths import CONFIGS_DIR
 
 from .report import Report
 
@@ -42,8 +42,8 @@ def known_model_type(model_type: object) -> bool:
 
 @functools.lru_cache(maxsize=16)
 def _expected(cfg_json: str) -> tuple[tuple[tuple[str, tuple[int, ...]], ...], bool]:
-    from helpers.census import meta_model
-    from helpers.loading import quiet_transformers
+    from helpers.estimate.census import meta_model
+    from helpers.load.loading import quiet_transformers
 
     with quiet_transformers():
         model = meta_model(json.loads(cfg_json))

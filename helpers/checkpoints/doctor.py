@@ -2,7 +2,7 @@
 never any pickle beyond `torch.load(weights_only=True)` — and say what is wrong.
 
 Example:
-    >>> from helpers.fixtures import build_fixture
+    >>> from helpers.core.fixtures import build_fixture
     >>> diagnose(build_fixture("tiny-moe")).healthy
     True
 """
@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import WorkbookError
+from helpers.core.errors import WorkbookError
+from helpers.core.safetensors_io import DTYPE_BYTES, SafetensorsError, TensorInfo, read_header
 
 from . import config_checks as cc
 from . import keys as K
 from .report import Report
-from .safetensors_io import DTYPE_BYTES, SafetensorsError, TensorInfo, read_header
 
 INDEX = "model.safetensors.index.json"
 TRAINING_LAYOUTS = [
@@ -67,7 +67,7 @@ class Inventory:
         """(safetensors dtype, shape) of a stored tensor."""
         if name in self.tensors:
             return self.tensors[name].dtype, self.tensors[name].shape
-        from .safetensors_io import st_dtype
+        from helpers.core.safetensors_io import st_dtype
 
         t = self.pickled[name]
         return st_dtype(t.dtype), tuple(t.shape)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.paths import CACHE_DIR, atomic_folder
+from helpers.core.paths import CACHE_DIR, atomic_folder
 
 from .doctor import INDEX
 
@@ -192,7 +192,7 @@ def _pickle(unsafe: bool) -> Callable[[Path], None]:
 
 
 def _processor_missing(d: Path) -> None:
-    from helpers.fixtures import PROCESSOR_FILES
+    from helpers.core.fixtures import PROCESSOR_FILES
 
     for name in PROCESSOR_FILES:
         (d / name).unlink(missing_ok=True)
@@ -299,7 +299,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
 def square_fixture() -> Path:
     """A healthy tiny MoE whose experts are square (moe_intermediate 32: 2I == H == 64), built like the
     embedded fixture (real class, seeded random weights, save_pretrained); cached."""
-    from helpers.fixtures import PROCESSOR_FILES, SHARD_SIZE, build_fixture, build_model
+    from helpers.core.fixtures import PROCESSOR_FILES, SHARD_SIZE, build_fixture, build_model
 
     dest = CACHE_DIR / "fixtures" / "tiny-moe-square"
     if (dest / "config.json").exists():
@@ -315,7 +315,7 @@ def square_fixture() -> Path:
 
 def make_variant(name: str, root: Path | None = None) -> Variant:
     """Build one broken variant in root/name (replaced if present); returns where it is and its reference."""
-    from helpers.fixtures import build_fixture
+    from helpers.core.fixtures import build_fixture
 
     if name not in FAULTS:
         raise ValueError(f"unknown fault {name!r}; choose one of {sorted(FAULTS)}")

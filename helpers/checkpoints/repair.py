@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import WorkbookError
-from helpers.paths import atomic_folder
+from helpers.core.errors import WorkbookError
+from helpers.core.paths import atomic_folder
+from helpers.core.safetensors_io import DTYPE_BYTES, TORCH_NAMES, ShardWriter, read_tensor
 
 from . import config_checks as cc
 from . import keys as K
 from .doctor import INDEX, PROCESSOR_FILES, diagnose, examine
 from .report import Report
-from .safetensors_io import DTYPE_BYTES, TORCH_NAMES, ShardWriter, read_tensor
 
 SKIP_SUFFIXES = (".safetensors", ".bin", ".py", ".pt", ".pth")
 SKIP_NAMES = {INDEX, "pytorch_model.bin.index.json", "config.json"}
@@ -241,8 +241,8 @@ def _verify(folder: Path, reference: str | Path | None) -> float | None:
     the same exception; checked on every fault variant), with no tensor materialised, so verifying
     holds about nothing in memory even where Transformers would transpose release-layout experts.
     Logits need real weights: with a reference, both models are loaded for real (memory-mapped)."""
-    from helpers.errors import LoadingReportError
-    from helpers.loading import load_strict, quiet_transformers
+    from helpers.core.errors import LoadingReportError
+    from helpers.load.loading import load_strict, quiet_transformers
 
     from .verify import max_abs_diff, model_logits, reference_logits
 

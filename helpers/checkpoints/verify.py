@@ -20,8 +20,8 @@ def _inputs() -> dict[str, Any]:
     import numpy as np
     from PIL import Image
 
-    from helpers.fixtures import build_processor
-    from helpers.inference import prepare_inputs
+    from helpers.core.chat import prepare_inputs
+    from helpers.core.fixtures import build_processor
 
     processor = build_processor()
     rng = np.random.default_rng(0)
@@ -58,7 +58,7 @@ def _cached_logits(source: str, stamp: tuple) -> dict[str, Any]:
 def _logits(source: str | Path, **from_pretrained_kwargs: Any) -> dict[str, Any]:
     from transformers import AutoModelForImageTextToText
 
-    from helpers.loading import quiet_transformers
+    from helpers.load.loading import quiet_transformers
 
     with quiet_transformers():
         model = AutoModelForImageTextToText.from_pretrained(str(source), dtype="auto", **from_pretrained_kwargs)

@@ -1,11 +1,12 @@
-"""Safety middleware for the document case studies: redaction, prompt-injection flags, medical policy.
+"""Stage 5, chapter 08 (and 07, 09): safety middleware for the document case studies: redaction, prompt-injection
+flags, medical policy. Modules: redaction, injection, policy, middleware, cli.
 
 Example:
     >>> from helpers.safety import redact, find_injections, apply_medical_policy
     >>> redact("电话：13912345678，总资产 ¥8,450,000").text
     '电话：[PHONE]，总资产 ¥8,450,000'
 
-CLI: ``python -m helpers.safety redact < in.txt > out.txt`` (the counts go to stderr).
+CLI: ``qwen3vl redact < in.txt > out.txt`` (the counts go to stderr).
 """
 
 from helpers.safety.injection import InjectionFlag, find_injections, quarantine

@@ -8,7 +8,7 @@ the answer, applies the medical policy when asked, and keeps a `SafetyTrace` of 
 Example:
     >>> class Echo:
     ...     def generate(self, images, prompt, max_new_tokens=16):
-    ...         from helpers.inference import GenerationResult
+    ...         from helpers.infer.generate import GenerationResult
     ...         return GenerationResult(text=prompt, prompt_tokens=0)
     >>> safe = SafeBackend(Echo(), medical=False)
     >>> safe.generate([], "Patient: Li Lei, MRN 889123. Extract the glucose.").text
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from helpers.errors import WorkbookError
+from helpers.core.errors import WorkbookError
 from helpers.safety.injection import InjectionFlag, find_injections, quarantine
 from helpers.safety.policy import PolicyResult, apply_medical_policy
 from helpers.safety.redaction import RedactionResult, contains_identifiers, redact
@@ -81,7 +81,7 @@ class SafeBackend:
     """Wrap a backend so that prompts and answers pass the safety steps; `last_trace` shows them.
 
     `medical=True` applies the medical-output policy to answers. The images are passed through as they
-    are: mask identifier regions on the image (see `helpers.medical_docs`) before sending to a remote endpoint.
+    are: mask identifier regions on the image (see `helpers.cases.medical_docs`) before sending to a remote endpoint.
     """
 
     def __init__(self, backend: Any, medical: bool = True) -> None:

@@ -1,0 +1,124 @@
+"""Execute the notebooks headless, in order, into build/ (executed .ipynb and .html), and print a table.
+
+`make run` calls ``qwen3vl run``; the notebook tests call `execute_notebook`.
+
+Example:
+    >>> rows = run_notebooks(["00_environment_and_fixtures.ipynb"])   # doctest: +SKIP
+    >>> rows[0].status
+    'ok'
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers.core.model import ENV_VAR, model_setting
+from helpers.core.paths import BUILD_DIR, NOTEBOOKS_DIR
+
+CELL_TIMEOUT_S = 900
+
+
+@dataclass
+class NotebookRun:
+    """One executed notebook: name, seconds, status ('ok' or the error's first line), output path."""
+
+    name: str
+    seconds: float
+    status: str
+    output: Path
+
+
+def notebook_paths(names: list[str] | None = None) -> list[Path]:
+    """The workbook's notebooks in reading order (their file names start with the chapter number)."""
+    paths = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if names:
+        wanted = {Path(n).name for n in names}
+        paths = [p for p in paths if p.name in wanted]
+        missing = wanted - {p.name for p in paths}
+        if missing:
+            raise ValueError(f"no such notebook(s) in notebooks/: {sorted(missing)}")
+    return paths
+
+
+def execute_notebook(path: Path, model: str | None = None, out_dir: Path = BUILD_DIR) -> NotebookRun:
+    """Execute one notebook with the given model setting; write the executed copy and its HTML."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(path, as_version=4)
+    # The setting travels to the kernel as an environment variable, which every parameters cell reads;
+    # plots use the inline backend whatever MPLBACKEND the caller (pytest, a headless shell) has.
+    env = {**os.environ, ENV_VAR: model_setting(model), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    # IPC sockets in a private temporary folder: local-only, and no "running over TCP without encryption" warning
+    from jupyter_client.manager import AsyncKernelManager
+
+    ipc_dir = Path(tempfile.mkdtemp(prefix="wb-kernel-"))
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(ipc_dir / "kernel"))
+    client = NotebookClient(
+        nb, km=km, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    client.owns_km = True  # so nbclient shuts the kernel down when the run ends, as it does for its own managers
+    start = time.perf_counter()
+    status = "ok"
+    try:
+        client.execute(env=env)
+    except CellExecutionError as err:
+        status = "error: " + (str(err).strip().splitlines() or ["?"])[-1][:200]
+    finally:
+        shutil.rmtree(ipc_dir, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    output = out_dir / path.name
+    nbformat.write(nb, output)
+    _write_html(nb, output.with_suffix(".html"))
+    return NotebookRun(path.name, seconds, status, output)
+
+
+def _write_html(nb, target: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    target.write_text(body, encoding="utf-8")
+
+
+def format_table(rows: list[NotebookRun]) -> str:
+    """The run table: notebook, seconds, status."""
+    width = max([len(r.name) for r in rows] + [8])
+    lines = [f"{'notebook':<{width}}  {'seconds':>8}  status", "-" * (width + 20)]
+    lines += [f"{r.name:<{width}}  {r.seconds:>8.1f}  {r.status}" for r in rows]
+    return "\n".join(lines)
+
+
+def run_notebooks(names: list[str] | None = None, model: str | None = None) -> list[NotebookRun]:
+    """Execute the notebooks in order, printing each row as it finishes."""
+    rows = []
+    for path in notebook_paths(names):
+        row = execute_notebook(path, model)
+        print(f"{row.name}: {row.seconds:.1f} s, {row.status}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
+    parser = argparse.ArgumentParser(prog=prog)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute every notebook into build/")
+    run.add_argument("notebooks", nargs="*", help="file names; default: all, in order")
+    run.add_argument("--model", help=f"model setting (default: ${ENV_VAR} or tiny)")
+    args = parser.parse_args(argv)
+    from helpers.core.fixtures import build_fixtures
+
+    build_fixtures()
+    rows = run_notebooks(args.notebooks or None, args.model)
+    print()
+    print(format_table(rows))
+    print(f"\nexecuted copies and HTML: {BUILD_DIR}/  (model: {model_setting(args.model)})")
+    return 0 if all(r.status == "ok" for r in rows) else 1
+

@@ -1,0 +1,70 @@
+"""`qwen3vl memory`: the command line of helpers.estimate.memory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import helpers.estimate.memory as memory
+from helpers.core.errors import WorkbookError, cli_exit
+from helpers.estimate.memory import GIB, MemoryEstimate, estimate_peak_memory
+from helpers.estimate.placement import plan_placement
+from helpers.estimate.vision_tokens import parse_size
+
+
+def _table(est: MemoryEstimate, placement: dict[str, Any] | None) -> str:
+    g = est.gib()
+    lines = [f"{est.model_type}  dtype={est.dtype}  context={est.context_tokens}  batch={est.batch}  "
+             f"sequence={est.sequence_tokens} tokens (visual {est.visual_tokens})",
+             f"  parameters      {est.total_params / 1e9:10.3f} B   active/token {est.active_params / 1e9:.3f} B"]
+    for k in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes", "peak_bytes"):
+        lines.append(f"  {k[:-6]:<15} {g[k]:10.3f} GiB")
+    if placement:
+        lines.append(f"  placement on {placement['hardware']}: " + ", ".join(
+            f"{d} {v / GIB:.2f} GiB" for d, v in placement["bytes_by_device"].items()) +
+            f"; per-token transfer {placement['transfer_bytes_per_token'] / GIB:.2f} GiB; fits={placement['fits']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=memory.__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="config file, checkpoint folder, known Hub id, or tiny")
+    p.add_argument("--dtype", default="bfloat16", help="bfloat16, float16, float32, fp8, int8, int4")
+    p.add_argument("--context", type=int, default=4096, help="text tokens per sequence (prompt + answer)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--image", action="append", default=[], metavar="WxH", help="an image per sequence (repeatable)")
+    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--min-pixels", type=int, default=None)
+    p.add_argument("--gpus", default=None, help="hardware, e.g. 2xA100-80GB (data/hardware.json)")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager", "flash_attention_2"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exit_:
+        return 2 if exit_.code else 0
+    try:
+        sizes = [parse_size(s) for s in args.image]
+        for name in ("max_pixels", "min_pixels"):
+            v = getattr(args, name)
+            if v is not None and not 1 <= v <= 10**9:
+                raise WorkbookError(f"--{name.replace('_', '-')} {v}: give a pixel count between 1 and 1,000,000,000")
+        est = estimate_peak_memory(args.model, args.dtype, args.context, args.batch, sizes, args.max_pixels,
+                                   args.min_pixels, args.device, args.attn)
+        placement = None
+        if args.gpus:
+            placement = plan_placement(args.model, args.gpus, est).summary()
+    except WorkbookError as err:
+        return cli_exit(err)
+    if args.json:
+        out = est.as_dict()
+        if placement:
+            out["placement"] = placement
+        print(json.dumps(out))
+    else:
+        print(_table(est, placement))
+    return 0
+
+
+
