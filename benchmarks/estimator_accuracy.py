@@ -34,26 +34,84 @@ MIB = 2**20
 VARIANTS = {
     "tiny-moe": ("tiny-moe", {}, {}, None),
     "tiny-dense": ("tiny-dense", {}, {}, None),
-    "moe-120M": ("tiny-moe", {"hidden_size": 256, "num_hidden_layers": 4, "num_experts": 16, "num_experts_per_tok": 4,
-                              "moe_intermediate_size": 320, "num_attention_heads": 8, "num_key_value_heads": 2,
-                              "head_dim": 32},
-                 {"depth": 4, "hidden_size": 256, "intermediate_size": 640, "num_heads": 4,
-                  "deepstack_visual_indexes": [1, 2, 3]}, [8, 4, 4]),
-    "dense-1B": ("tiny-dense", {"hidden_size": 1536, "num_hidden_layers": 8, "intermediate_size": 4608,
-                                "num_attention_heads": 12, "num_key_value_heads": 4, "head_dim": 128},
-                 {"depth": 8, "hidden_size": 768, "intermediate_size": 3072, "num_heads": 12,
-                  "deepstack_visual_indexes": [2, 4, 6]}, None),
-    "moe-1B": ("tiny-moe", {"hidden_size": 1024, "num_hidden_layers": 6, "num_experts": 32, "num_experts_per_tok": 4,
-                            "moe_intermediate_size": 384, "num_attention_heads": 16, "num_key_value_heads": 4,
-                            "head_dim": 64},
-               {"depth": 6, "hidden_size": 512, "intermediate_size": 2048, "num_heads": 8,
-                "deepstack_visual_indexes": [1, 3, 5]}, None),
+    "moe-120M": (
+        "tiny-moe",
+        {
+            "hidden_size": 256,
+            "num_hidden_layers": 4,
+            "num_experts": 16,
+            "num_experts_per_tok": 4,
+            "moe_intermediate_size": 320,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 2,
+            "head_dim": 32,
+        },
+        {
+            "depth": 4,
+            "hidden_size": 256,
+            "intermediate_size": 640,
+            "num_heads": 4,
+            "deepstack_visual_indexes": [1, 2, 3],
+        },
+        [8, 4, 4],
+    ),
+    "dense-1B": (
+        "tiny-dense",
+        {
+            "hidden_size": 1536,
+            "num_hidden_layers": 8,
+            "intermediate_size": 4608,
+            "num_attention_heads": 12,
+            "num_key_value_heads": 4,
+            "head_dim": 128,
+        },
+        {
+            "depth": 8,
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_heads": 12,
+            "deepstack_visual_indexes": [2, 4, 6],
+        },
+        None,
+    ),
+    "moe-1B": (
+        "tiny-moe",
+        {
+            "hidden_size": 1024,
+            "num_hidden_layers": 6,
+            "num_experts": 32,
+            "num_experts_per_tok": 4,
+            "moe_intermediate_size": 384,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 4,
+            "head_dim": 64,
+        },
+        {
+            "depth": 6,
+            "hidden_size": 512,
+            "intermediate_size": 2048,
+            "num_heads": 8,
+            "deepstack_visual_indexes": [1, 3, 5],
+        },
+        None,
+    ),
 }
 # (variant, text words, images as (w, h) list, new tokens)
-FULL = [("tiny-moe", 200, [], 8), ("tiny-moe", 1500, [(2480, 3508)] * 2, 8), ("tiny-dense", 800, [(1024, 768)] * 4, 8),
-        ("moe-120M", 3000, [(1240, 1754)], 8), ("moe-1B", 300, [], 8), ("moe-1B", 2000, [(1240, 1754)] * 2, 8),
-        ("dense-1B", 500, [(640, 480)], 8), ("dense-1B", 1500, [(1240, 1754)] * 2, 8)]
-QUICK = [("tiny-moe", 200, [], 4), ("tiny-moe", 800, [(1240, 1754)] * 2, 4), ("moe-120M", 1500, [(1024, 768)], 4)]
+FULL = [
+    ("tiny-moe", 200, [], 8),
+    ("tiny-moe", 1500, [(2480, 3508)] * 2, 8),
+    ("tiny-dense", 800, [(1024, 768)] * 4, 8),
+    ("moe-120M", 3000, [(1240, 1754)], 8),
+    ("moe-1B", 300, [], 8),
+    ("moe-1B", 2000, [(1240, 1754)] * 2, 8),
+    ("dense-1B", 500, [(640, 480)], 8),
+    ("dense-1B", 1500, [(1240, 1754)] * 2, 8),
+]
+QUICK = [
+    ("tiny-moe", 200, [], 4),
+    ("tiny-moe", 800, [(1240, 1754)] * 2, 4),
+    ("moe-120M", 1500, [(1024, 768)], 4),
+]
 
 
 def variant_config(name: str) -> dict:
@@ -91,26 +149,41 @@ def main() -> None:
     args = ap.parse_args()
     start = time.perf_counter()
     rows = [run_case(*case) for case in (QUICK if args.quick else FULL)]
-    print(f"{'case':30s} {'params':>7s} {'baseline':>8s} {'peak in':>8s} | {'term':7s} {'pred MiB':>9s} "
-          f"{'meas MiB':>9s} {'err':>7s}")
+    print(
+        f"{'case':30s} {'params':>7s} {'baseline':>8s} {'peak in':>8s} | {'term':7s} {'pred MiB':>9s} "
+        f"{'meas MiB':>9s} {'err':>7s}"
+    )
     for r in rows:
         for i, k in enumerate(("weights", "job", "peak")):
             e = r["err"][k]
-            head = (f"{r['case']:30s} {r['params'] / 1e6:6.1f}M {r['base'] / MIB:8.0f} {r['phase']:>8s}" if i == 0
-                    else " " * 57)
-            print(f"{head} | {k:7s} {r['predicted'][k] / MIB:9.1f} {r['measured'][k] / MIB:9.1f} "
-                  f"{'' if e is None else f'{100 * e:+6.1f}%'}")
-        print(f"{'':57s}   (load RSS growth {r['load_rss'] / MIB:.1f} MiB vs storage "
-              f"{r['measured']['weights'] / MIB:.1f}; inputs {r['inputs'] / MIB:.1f} MiB, predicted "
-              f"{r['pred_inputs'] / MIB:.1f})")
+            head = (
+                f"{r['case']:30s} {r['params'] / 1e6:6.1f}M {r['base'] / MIB:8.0f} {r['phase']:>8s}"
+                if i == 0
+                else " " * 57
+            )
+            print(
+                f"{head} | {k:7s} {r['predicted'][k] / MIB:9.1f} {r['measured'][k] / MIB:9.1f} "
+                f"{'' if e is None else f'{100 * e:+6.1f}%'}"
+            )
+        print(
+            f"{'':57s}   (load RSS growth {r['load_rss'] / MIB:.1f} MiB vs storage "
+            f"{r['measured']['weights'] / MIB:.1f}; inputs {r['inputs'] / MIB:.1f} MiB, predicted "
+            f"{r['pred_inputs'] / MIB:.1f})"
+        )
     w = [abs(r["err"]["weights"]) for r in rows]
     p = [abs(r["err"]["peak"]) for r in rows]
-    result = {"cases": len(rows), "median_abs_weights_err": round(statistics.median(w), 4),
-              "max_abs_weights_err": round(max(w), 4), "median_abs_peak_err": round(statistics.median(p), 4),
-              "max_abs_peak_err": round(max(p), 4), "visual_tokens_equal": all(r["visual_ok"] for r in rows),
-              "weights_within_1pct": all(x <= 0.01 for x in w if x is not None),
-              "peak_within_10pct": all(x <= 0.10 for x in p), "seconds": round(time.perf_counter() - start, 1),
-              "quick": args.quick}
+    result = {
+        "cases": len(rows),
+        "median_abs_weights_err": round(statistics.median(w), 4),
+        "max_abs_weights_err": round(max(w), 4),
+        "median_abs_peak_err": round(statistics.median(p), 4),
+        "max_abs_peak_err": round(max(p), 4),
+        "visual_tokens_equal": all(r["visual_ok"] for r in rows),
+        "weights_within_1pct": all(x <= 0.01 for x in w if x is not None),
+        "peak_within_10pct": all(x <= 0.10 for x in p),
+        "seconds": round(time.perf_counter() - start, 1),
+        "quick": args.quick,
+    }
     print("RESULT " + json.dumps(result))
 
 

@@ -89,8 +89,13 @@ def offload_decode(model, cfg: dict, inputs, device: str, layers_off: int, new: 
 
     main = 0 if device.startswith("cuda") else "cpu"
     n = cfg["text_config"]["num_hidden_layers"]
-    dmap = {"model.visual": main, "model.language_model.embed_tokens": main, "model.language_model.norm": main,
-            "model.language_model.rotary_emb": main, "lm_head": main}
+    dmap = {
+        "model.visual": main,
+        "model.language_model.embed_tokens": main,
+        "model.language_model.norm": main,
+        "model.language_model.rotary_emb": main,
+        "lm_head": main,
+    }
     for i in range(n):
         dmap[f"model.language_model.layers.{i}"] = "cpu" if i >= n - layers_off and main != "cpu" else main
     model = model.to("cpu") if main != "cpu" else model
@@ -113,8 +118,14 @@ def main() -> None:
     else:
         if not torch.cuda.is_available():
             raise SystemExit("error: no CUDA device; run with --cpu-smoke here")
-        cfg, device, words, pages, new, layers_off = (load_config_dict("Qwen/Qwen3-VL-30B-A3B-Instruct"), "cuda",
-                                                      [1024, 8192, 32768], [A4], 16, 8)
+        cfg, device, words, pages, new, layers_off = (
+            load_config_dict("Qwen/Qwen3-VL-30B-A3B-Instruct"),
+            "cuda",
+            [1024, 8192, 32768],
+            [A4],
+            16,
+            8,
+        )
         free0, _ = torch.cuda.mem_get_info()
     model = build_random(cfg, device)
     context_bytes = 0
@@ -124,36 +135,68 @@ def main() -> None:
     processor = build_processor()
     rows = []
     for n_words in words:
-        cases = [(0, None), (1, 1 << 16)] if args.cpu_smoke else [(0, None), (1, 1 << 20), (1, None), (4, 1 << 20), (4, None)]
+        cases = (
+            [(0, None), (1, 1 << 16)]
+            if args.cpu_smoke
+            else [(0, None), (1, 1 << 20), (1, None), (4, 1 << 20), (4, None)]
+        )
         for n_img, cap in cases:
             inputs = inputs_for(processor, n_words, pages * n_img, cap, device)
             m = measure(model, inputs, device, new)
             prompt = int(inputs["input_ids"].shape[1])
             vis = visual_tokens_of(inputs, processor.image_processor.merge_size)
-            est = estimate_peak_memory(cfg, "bfloat16", prompt - sum(vis) + new + 1, 1, pages * n_img,
-                                       max_pixels=cap, device="cuda", overhead_bytes=0, slack_fraction=0.0)
+            est = estimate_peak_memory(
+                cfg,
+                "bfloat16",
+                prompt - sum(vis) + new + 1,
+                1,
+                pages * n_img,
+                max_pixels=cap,
+                device="cuda",
+                overhead_bytes=0,
+                slack_fraction=0.0,
+            )
             pred = est.peak_bytes
             meas = m["peak_allocated"]
-            rows.append({"text": n_words, "images": n_img, "cap": cap, "tokens": prompt, "pred_MiB": pred / MIB,
-                         "meas_MiB": meas / MIB, "err": (pred - meas) / meas if meas else None,
-                         "ok": abs(pred - meas) <= max(0.05 * meas, 500 * MIB) if meas else None, **m})
+            rows.append(
+                {
+                    "text": n_words,
+                    "images": n_img,
+                    "cap": cap,
+                    "tokens": prompt,
+                    "pred_MiB": pred / MIB,
+                    "meas_MiB": meas / MIB,
+                    "err": (pred - meas) / meas if meas else None,
+                    "ok": abs(pred - meas) <= max(0.05 * meas, 500 * MIB) if meas else None,
+                    **m,
+                }
+            )
             del inputs
     inputs = inputs_for(processor, words[0], [], None, device)
     tps_gpu = rows[0]["decode_tok_s"]
     tps_off = offload_decode(model, cfg, inputs, device, layers_off, new)
-    print(f"{'text':>6s} {'img':>3s} {'cap':>8s} {'tokens':>7s} {'pred MiB':>10s} {'meas MiB':>10s} {'err':>7s} "
-          f"{'prefill s':>9s} {'dec tok/s':>9s}")
+    print(
+        f"{'text':>6s} {'img':>3s} {'cap':>8s} {'tokens':>7s} {'pred MiB':>10s} {'meas MiB':>10s} {'err':>7s} "
+        f"{'prefill s':>9s} {'dec tok/s':>9s}"
+    )
     for r in rows:
         err = "" if r["err"] is None else f"{100 * r['err']:+6.1f}%"
-        print(f"{r['text']:6d} {r['images']:3d} {str(r['cap']):>8s} {r['tokens']:7d} {r['pred_MiB']:10.0f} "
-              f"{r['meas_MiB']:10.0f} {err:>7s} {r['prefill_s']:9.2f} {r['decode_tok_s']:9.1f}")
+        print(
+            f"{r['text']:6d} {r['images']:3d} {str(r['cap']):>8s} {r['tokens']:7d} {r['pred_MiB']:10.0f} "
+            f"{r['meas_MiB']:10.0f} {err:>7s} {r['prefill_s']:9.2f} {r['decode_tok_s']:9.1f}"
+        )
     errs = [abs(r["err"]) for r in rows if r["err"] is not None]
-    result = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "smoke": args.cpu_smoke,
-              "cases": len(rows), "cuda_context_MiB": round(context_bytes / MIB, 1),
-              "median_abs_peak_err": round(sorted(errs)[len(errs) // 2], 4) if errs else None,
-              "all_within_target": all(r["ok"] for r in rows) if errs else None,
-              "decode_tok_s_all_gpu": round(tps_gpu, 2), f"decode_tok_s_{layers_off}_layers_on_cpu": round(tps_off, 2),
-              "seconds": round(time.perf_counter() - start, 1)}
+    result = {
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        "smoke": args.cpu_smoke,
+        "cases": len(rows),
+        "cuda_context_MiB": round(context_bytes / MIB, 1),
+        "median_abs_peak_err": round(sorted(errs)[len(errs) // 2], 4) if errs else None,
+        "all_within_target": all(r["ok"] for r in rows) if errs else None,
+        "decode_tok_s_all_gpu": round(tps_gpu, 2),
+        f"decode_tok_s_{layers_off}_layers_on_cpu": round(tps_off, 2),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     print("RESULT " + json.dumps(result))
 
 

@@ -34,11 +34,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 NAIVE_FILE = "state_dict.bin"  # the same weights as ONE torch.save file, beside the shards
 
-WIDE = {"hidden_size": 1024, "moe_intermediate_size": 640, "intermediate_size": 1536, "num_attention_heads": 8,
-        "num_key_value_heads": 4, "head_dim": 128}
+WIDE = {
+    "hidden_size": 1024,
+    "moe_intermediate_size": 640,
+    "intermediate_size": 1536,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 128,
+}
 SIZES = {  # bf16 weights: ~0.15 GiB (notebook), ~0.65 GiB (quick), ~1.6 GiB (full)
-    "notebook": {"num_hidden_layers": 2, "num_experts": 4, "hidden_size": 256, "moe_intermediate_size": 160,
-                 "intermediate_size": 384, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64},
+    "notebook": {
+        "num_hidden_layers": 2,
+        "num_experts": 4,
+        "hidden_size": 256,
+        "moe_intermediate_size": 160,
+        "intermediate_size": 384,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 64,
+    },
     "quick": {**WIDE, "num_hidden_layers": 2, "num_experts": 8},
     "full": {**WIDE, "num_hidden_layers": 12, "num_experts": 16},
 }
@@ -73,8 +87,15 @@ def build_checkpoint(size: str) -> Path:
     def one_file(model: Any, tmp: Path) -> None:
         torch.save(model.state_dict(), tmp / NAIVE_FILE)
 
-    return save_random_checkpoint(bench_config(size), folder, max_shard_size="300MB", seed=0, processor=False,
-                                  also=one_file, files={"done": "ok\n"})
+    return save_random_checkpoint(
+        bench_config(size),
+        folder,
+        max_shard_size="300MB",
+        seed=0,
+        processor=False,
+        also=one_file,
+        files={"done": "ok\n"},
+    )
 
 
 def checkpoint_bytes(folder: Path) -> int:
@@ -120,7 +141,9 @@ def child(path: str, folder: Path) -> dict:
                             touched += n
             seconds = time.perf_counter() - start
     return {
-        "path": path, "seconds": seconds, "bytes_read": touched,
+        "path": path,
+        "seconds": seconds,
+        "bytes_read": touched,
         "peak_rss_added": mon.peak_bytes("host", phase=path) - base_rss,
         "peak_uss_added": mon.peak_bytes("uss", phase=path) - base_uss,
     }
@@ -128,8 +151,13 @@ def child(path: str, folder: Path) -> dict:
 
 def run_child(path: str, folder: Path) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-    done = subprocess.run([sys.executable, __file__, "--child", path, "--folder", str(folder)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", path, "--folder", str(folder)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{path} child failed: {done.stderr.strip().splitlines()[-1:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -141,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller checkpoint (~0.75 GiB), one repetition")
     parser.add_argument("--size", choices=sorted(SIZES), help="checkpoint size (default: quick or full)")
-    parser.add_argument("--reps", type=int, default=None, help="repetitions per path (default 1 quick, 3 full)")
+    parser.add_argument(
+        "--reps", type=int, default=None, help="repetitions per path (default 1 quick, 3 full)"
+    )
     parser.add_argument("--child", choices=["sharded", "naive", "raw"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -154,18 +184,26 @@ def main(argv: list[str] | None = None) -> int:
     built_now = not is_built(CACHE_DIR / "bench" / f"loading-{size}")
     folder = build_checkpoint(size)
     total = checkpoint_bytes(folder)
-    print(f"checkpoint: {folder} ({total / 2**30:.2f} GiB in {len(list(folder.glob('*.safetensors')))} shards; "
-          f"built/reused in {time.perf_counter() - t0:.1f} s)", flush=True)
+    print(
+        f"checkpoint: {folder} ({total / 2**30:.2f} GiB in {len(list(folder.glob('*.safetensors')))} shards; "
+        f"built/reused in {time.perf_counter() - t0:.1f} s)",
+        flush=True,
+    )
     runs: dict[str, list[dict]] = {"raw": [], "sharded": [], "naive": []}
-    if not built_now:  # freshly written files sit in the page cache; older ones are warmed once, for all paths alike
+    if (
+        not built_now
+    ):  # freshly written files sit in the page cache; older ones are warmed once, for all paths alike
         run_child("raw", folder)
     for rep in range(reps):
         order = ["raw", "sharded", "naive"] if rep % 2 == 0 else ["naive", "sharded", "raw"]
         for path in order:
             r = run_child(path, folder)
             runs[path].append(r)
-            print(f"rep {rep + 1} {path:8s} {r['seconds']:6.2f} s  peak RSS +{r['peak_rss_added'] / 2**30:.2f} GiB  "
-                  f"USS +{r['peak_uss_added'] / 2**30:.2f} GiB", flush=True)
+            print(
+                f"rep {rep + 1} {path:8s} {r['seconds']:6.2f} s  peak RSS +{r['peak_rss_added'] / 2**30:.2f} GiB  "
+                f"USS +{r['peak_uss_added'] / 2**30:.2f} GiB",
+                flush=True,
+            )
 
     def med(path: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[path])

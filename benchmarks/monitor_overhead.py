@@ -71,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         on.append(got[True])
         ratios.append(got[True] / got[False])
         wall_ratios.append(wall[True] / wall[False])
-        print(f"pair {i + 1:2d}: cpu off {got[False]:.3f} s  on {got[True]:.3f} s  ratio {ratios[-1]:.4f}"
-              f"  (wall ratio {wall_ratios[-1]:.4f})", flush=True)
+        print(
+            f"pair {i + 1:2d}: cpu off {got[False]:.3f} s  on {got[True]:.3f} s  ratio {ratios[-1]:.4f}"
+            f"  (wall ratio {wall_ratios[-1]:.4f})",
+            flush=True,
+        )
     result = {
         "overhead_fraction": round(statistics.median(ratios) - 1.0, 4),
         "wall_overhead_fraction": round(statistics.median(wall_ratios) - 1.0, 4),

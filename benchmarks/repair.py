@@ -101,8 +101,18 @@ def build(hidden: int, shard: str) -> tuple[Path, Path]:
     ref, broken = root / f"ref-release-h{hidden}-{shard}", root / f"orig-mod-release-h{hidden}-{shard}"
     if (ref / "config.json").exists() and (broken / "config.json").exists():
         return broken, ref
-    model = random_model(grown_config("tiny-moe", {"hidden_size": hidden, "num_hidden_layers": 4, "num_experts": 16,
-                                                   "moe_intermediate_size": hidden + 64}), seed=0)
+    model = random_model(
+        grown_config(
+            "tiny-moe",
+            {
+                "hidden_size": hidden,
+                "num_hidden_layers": 4,
+                "num_experts": 16,
+                "moe_intermediate_size": hidden + 64,
+            },
+        ),
+        seed=0,
+    )
     for dest in (ref, broken):
         prefix = "_orig_mod." if dest == broken else ""
         with atomic_folder(dest) as tmp:  # experts in the release layout: [E, 2I, H] -> [E, H, 2I], [E, I, H]
@@ -189,7 +199,9 @@ def main() -> int:
         "repeats": repeats,
         "quick": args.quick,
     }
-    result["rewrite_only_vs_cp"] = round(cp_med / (rep_med - result["phases_s"]["verify"]), 3)  # labelled: no verify
+    result["rewrite_only_vs_cp"] = round(
+        cp_med / (rep_med - result["phases_s"]["verify"]), 3
+    )  # labelled: no verify
     print(f"cp {[round(s, 3) for s in cp_s]} s; repair {[round(r['seconds'], 3) for r in runs]} s; "
           f"with reference {[round(r['seconds'], 3) for r in ref_runs]} s; samples/run "
           f"{[r['samples'] for r in runs]}")  # fmt: skip

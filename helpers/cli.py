@@ -19,10 +19,26 @@ import sys
 
 # name -> (module with main(argv, prog), arguments put before the user's, one-line help)
 COMMANDS: dict[str, tuple[str, list[str], str]] = {
-    "run": ("helpers.core.runner", ["run"], "execute the notebooks into build/ and print a table (what `make run` does)"),
-    "fixtures": ("helpers.core.fixtures", [], "build or reuse the tiny offline checkpoints (`fixtures build --json`)"),
-    "memory": ("helpers.estimate.cli", [], "estimate weights, KV cache, visual tokens and peak memory; place on GPUs"),
-    "doctor": ("helpers.checkpoints.cli", [], "diagnose a checkpoint folder, or write a repaired, verified copy"),
+    "run": (
+        "helpers.core.runner",
+        ["run"],
+        "execute the notebooks into build/ and print a table (what `make run` does)",
+    ),
+    "fixtures": (
+        "helpers.core.fixtures",
+        [],
+        "build or reuse the tiny offline checkpoints (`fixtures build --json`)",
+    ),
+    "memory": (
+        "helpers.estimate.cli",
+        [],
+        "estimate weights, KV cache, visual tokens and peak memory; place on GPUs",
+    ),
+    "doctor": (
+        "helpers.checkpoints.cli",
+        [],
+        "diagnose a checkpoint folder, or write a repaired, verified copy",
+    ),
     "infer": ("helpers.infer.cli", [], "ask the model (tiny, Hub id, folder or http endpoint) about images"),
     "redact": ("helpers.safety.cli", ["redact"], "redact identifiers from a report: stdin -> stdout"),
     "scan": ("helpers.safety.cli", ["scan"], "flag prompt-injection text in stdin"),
@@ -68,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        print(f"error: qwen3vl {name}: {type(err).__name__}: {first} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"error: qwen3vl {name}: {type(err).__name__}: {first} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 2

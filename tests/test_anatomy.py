@@ -37,12 +37,14 @@ def test_tiny_anatomy_matches_index_and_file_sizes(tiny_moe):
 
 def test_damaged_or_inconsistent_checkpoints_give_one_line(tmp_path):
     save_file({"a": torch.zeros(4, 4), "b": torch.ones(3)}, str(tmp_path / "model-1.safetensors"))
-    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "model-1.safetensors",
-                                                                                      "b": "model-2.safetensors"}}))
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}})
+    )
     with pytest.raises(AnatomyError, match="model-2.safetensors, which is missing"):
         read_anatomy(tmp_path)
-    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "model-1.safetensors",
-                                                                                      "b": "model-1.safetensors"}}))
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "model-1.safetensors", "b": "model-1.safetensors"}})
+    )
     assert read_anatomy(tmp_path).n_tensors == 2
     data = (tmp_path / "model-1.safetensors").read_bytes()
     (tmp_path / "model-1.safetensors").write_bytes(data[:20])  # a truncated download
@@ -72,7 +74,9 @@ def test_release_layout_is_what_the_loader_converts(tiny_moe, tmp_path):
     for shard in dst.glob("*.safetensors"):
         tensors = load_file(str(shard))
         if any(".mlp.experts." in k for k in tensors):
-            tensors = {k: (v.transpose(1, 2).contiguous() if ".mlp.experts." in k else v) for k, v in tensors.items()}
+            tensors = {
+                k: (v.transpose(1, 2).contiguous() if ".mlp.experts." in k else v) for k, v in tensors.items()
+            }
             save_file(tensors, str(shard), metadata={"format": "pt"})
     original, _ = load_strict(str(tiny_moe))
     converted, report = load_strict(str(dst))

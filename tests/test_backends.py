@@ -29,7 +29,10 @@ def test_data_url_round_trips_pixels():
 
 def test_batch_equals_one_by_one_and_counts_tokens_per_request():
     docs = vqa_documents()
-    requests = [(docs[0].images, "合计？"), (next(d for d in docs if d.kind == "receipt_pair").images, "Compare.")]
+    requests = [
+        (docs[0].images, "合计？"),
+        (next(d for d in docs if d.kind == "receipt_pair").images, "Compare."),
+    ]
     backend = make_backend("tiny", batch_size=2)
     batched = backend.generate_batch(requests, max_new_tokens=4)
     single = [backend.generate(imgs, p, max_new_tokens=4) for imgs, p in requests]

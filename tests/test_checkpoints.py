@@ -57,7 +57,9 @@ def test_fault_diagnosed_and_repaired(name, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".fixed")] == []
 
 
-@pytest.mark.parametrize("name", ["prefix-orig-mod", "experts-per-expert", "legacy-layout", "model-type-dense"])
+@pytest.mark.parametrize(
+    "name", ["prefix-orig-mod", "experts-per-expert", "legacy-layout", "model-type-dense"]
+)
 def test_silent_damage_is_real(name, tmp_path):
     """Plain from_pretrained loads these without an error, yet the logits differ from the healthy model."""
     variant = make_variant(name, tmp_path)
@@ -76,7 +78,9 @@ def test_square_experts_without_layout_refused_and_wrong_layout_caught(tmp_path)
     with pytest.raises(RepairError, match="expert_layout"):
         repair(variant.path, tmp_path / "a", progress=False)
     with pytest.raises(RepairError, match="differ"):  # the wrong guess is caught by the logits proof
-        repair(variant.path, tmp_path / "b", expert_layout="memory", reference=variant.reference, progress=False)
+        repair(
+            variant.path, tmp_path / "b", expert_layout="memory", reference=variant.reference, progress=False
+        )
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -127,7 +131,22 @@ def test_cli_exit_codes(tmp_path, capsys):
     bad = make_variant("file-truncated", tmp_path)
     assert main(["repair", str(bad.path), str(tmp_path / "never")]) != 0 and not (tmp_path / "never").exists()
     # one real `python -m` run: exit 0 only when DST is complete and verified against the reference
-    ok = subprocess.run([sys.executable, "-m", "helpers", "doctor", "repair", str(variant.path), str(tmp_path / "fixed"),
-                         "--reference", str(variant.reference)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "doctor",
+            "repair",
+            str(variant.path),
+            str(tmp_path / "fixed"),
+            "--reference",
+            str(variant.reference),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stderr
     assert diagnose(tmp_path / "fixed").healthy

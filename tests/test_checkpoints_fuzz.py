@@ -102,7 +102,9 @@ def test_fuzz_diagnose_never_raises_never_calls_damage_healthy(tmp_path):
             model, _ = load_strict(str(folder))  # a "healthy" verdict must be true
             from helpers.checkpoints.verify import model_logits
 
-            assert max_abs_diff(reference, model_logits(model)) == 0.0, f"case {case}: damaged but called healthy"
+            assert max_abs_diff(reference, model_logits(model)) == 0.0, (
+                f"case {case}: damaged but called healthy"
+            )
         shutil.rmtree(folder)
     assert kinds == {"flip", "truncate", "header", "index", "rename", "append"}
     assert healthy_verdicts < CASES // 10  # nearly every corruption is real damage, and is reported

@@ -46,12 +46,19 @@ def test_balanced_low_0_keeps_gpu0_lighter_and_equals_balanced_on_one_gpu(model_
     bal = plan_for_hardware(model_30b, two, "balanced").bytes_per_device
     assert low.get(0, 0) < bal[0]
     one = parse_gpus("1xA100-80GB")
-    assert (plan_for_hardware(model_30b, one, "balanced_low_0").device_map
-            == plan_for_hardware(model_30b, one, "balanced").device_map)
+    assert (
+        plan_for_hardware(model_30b, one, "balanced_low_0").device_map
+        == plan_for_hardware(model_30b, one, "balanced").device_map
+    )
 
 
 def test_hand_written_dict_and_figure(model_30b):
-    hand = {"model.visual": 0, "model.language_model.embed_tokens": 0, "model.language_model.norm": 1, "lm_head": 1}
+    hand = {
+        "model.visual": 0,
+        "model.language_model.embed_tokens": 0,
+        "model.language_model.norm": 1,
+        "lm_head": 1,
+    }
     hand |= {f"model.language_model.layers.{i}": i // 24 for i in range(48)}
     plan = plan_for_hardware(model_30b, parse_gpus("2xL40S-48GB"), hand)
     assert plan.device_map == hand and set(plan.bytes_per_device) == {0, 1}
@@ -67,7 +74,10 @@ def test_bad_requests_are_refused_with_one_line(model_30b, tmp_path):
     cases = [
         (dict(device_map={"": "cuda:3"}, gpu_count=2), "GPU 3"),
         (dict(max_memory={0: 9 * 2**30}, gpu_count=0), "GPU 0"),
-        (dict(max_memory={0: "1GiB", "cpu": "1GiB"}, gpu_count=1), "cannot hold one Qwen3VLMoeTextDecoderLayer"),
+        (
+            dict(max_memory={0: "1GiB", "cpu": "1GiB"}, gpu_count=1),
+            "cannot hold one Qwen3VLMoeTextDecoderLayer",
+        ),
         (dict(device_map="gpu"), "neither a strategy"),
         (dict(device_map={"": "tpu"}), "not a device"),
         (dict(offload_folder="/proc/offload-here"), "not writable"),
@@ -78,8 +88,13 @@ def test_bad_requests_are_refused_with_one_line(model_30b, tmp_path):
             check_request(model_30b, **kwargs)
         assert "\n" not in str(err.value)
     assert not (tmp_path / "new").exists()  # nothing created by the check
-    check_request(model_30b, device_map="auto", max_memory={0: "70GiB", "cpu": "100GiB"}, gpu_count=1,
-                  offload_folder=tmp_path / "off")  # a sound request passes
+    check_request(
+        model_30b,
+        device_map="auto",
+        max_memory={0: "70GiB", "cpu": "100GiB"},
+        gpu_count=1,
+        offload_folder=tmp_path / "off",
+    )  # a sound request passes
     with pytest.raises(DeviceMapError):
         plan_device_map(model_30b, "auto", {3: "10GiB"}, gpu_count=1)
 
@@ -92,7 +107,9 @@ def test_load_measured_reads_everything_and_checks_first(tiny_moe, tmp_path):
         with pytest.raises(DeviceMapError, match="GPU 5"):
             load_measured(str(tiny_moe), device_map={"": "cuda:5"})
     with pytest.raises(DeviceMapError, match="not writable"):
-        load_measured(str(tiny_moe), device_map="auto", max_memory={"cpu": "20MB"}, offload_folder="/proc/nope")
+        load_measured(
+            str(tiny_moe), device_map="auto", max_memory={"cpu": "20MB"}, offload_folder="/proc/nope"
+        )
 
 
 def test_load_measured_refuses_an_offload_folder_on_a_full_disk(tiny_moe, tmp_path, monkeypatch):
@@ -102,5 +119,7 @@ def test_load_measured_refuses_an_offload_folder_on_a_full_disk(tiny_moe, tmp_pa
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(2**30, 2**30, 1024))  # a full disk
     with pytest.raises(DeviceMapError, match="GiB free"):
-        load_measured(str(tiny_moe), device_map="auto", max_memory={"cpu": "20MB"}, offload_folder=tmp_path / "o")
+        load_measured(
+            str(tiny_moe), device_map="auto", max_memory={"cpu": "20MB"}, offload_folder=tmp_path / "o"
+        )
     assert not (tmp_path / "o").exists()

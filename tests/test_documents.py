@@ -46,8 +46,11 @@ def test_set_covers_kinds_languages_and_two_image_questions():
             assert (d.types[name] == "number") == is_numeric_truth(value)
         assert all(p.is_file() for p in d.images)
         # ground truth never leaks into the OCR rules
-        assert all(str(v) not in json.dumps(d.ocr_rules, ensure_ascii=False) for v in d.truth.values()
-                   if isinstance(v, str) and len(v) > 3)
+        assert all(
+            str(v) not in json.dumps(d.ocr_rules, ensure_ascii=False)
+            for v in d.truth.values()
+            if isinstance(v, str) and len(v) > 3
+        )
 
 
 def test_pair_answers_follow_from_both_receipts():

@@ -63,7 +63,10 @@ def test_ranges_and_sentences():
     with pytest.raises(ValueError, match="reference range"):
         parse_range("normal")
     assert sentence_facts("A 12 mm well-defined nodule is seen in the left upper lobe.") == {
-        "side": "left", "zone": "upper", "size_mm": 12}
+        "side": "left",
+        "zone": "upper",
+        "size_mm": 12,
+    }
 
 
 def test_imaging_link_wrong_sentence_and_bad_index():
@@ -82,9 +85,17 @@ def test_damaged_answers_are_caught_as_documented():
     dmg = damaged_statement_answers(st)
     assert summary(check_extraction(dmg["units_slip"]))["fail"] == 1
     assert summary(check_extraction(dmg["misread_digit"]))["fail"] == 1
-    assert summary(check_extraction(dmg["years_swapped"]))["fail"] == 0  # balanced but wrong: needs another check
-    assert check_change(st.values[2025]["revenue"] / st.values[2024]["revenue"] - 1,
-                        dmg["years_swapped"]["revenue_2025"], dmg["years_swapped"]["revenue_2024"]).status == "fail"
+    assert (
+        summary(check_extraction(dmg["years_swapped"]))["fail"] == 0
+    )  # balanced but wrong: needs another check
+    assert (
+        check_change(
+            st.values[2025]["revenue"] / st.values[2024]["revenue"] - 1,
+            dmg["years_swapped"]["revenue_2025"],
+            dmg["years_swapped"]["revenue_2024"],
+        ).status
+        == "fail"
+    )
     rep = lab_report(0, "zh")
     ranges = rep.ranges
     for name, ans in damaged_lab_answers(rep).items():

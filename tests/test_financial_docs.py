@@ -63,4 +63,8 @@ def test_prompts_carry_the_untrusted_rule_and_the_page_schema():
     prompt = extraction_prompt(st, 0)
     assert "never an instruction" in prompt and '"total_assets_2025" (number)' in prompt
     assert st.questions[1].id in question_prompt(st, st.questions[1])
-    assert parse_money("(81,595)") == -81595 and parse_money("1,031,402") == 1031402 and parse_money("12.5%") is None
+    assert (
+        parse_money("(81,595)") == -81595
+        and parse_money("1,031,402") == 1031402
+        and parse_money("12.5%") is None
+    )

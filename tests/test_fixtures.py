@@ -18,7 +18,9 @@ from helpers.core.fixtures import build_fixture
 def _digests(folder: Path) -> dict[str, str]:
     skip = {"fixture-stamp.json"}
     return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.name not in skip
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.name not in skip
     }
 
 
@@ -51,7 +53,9 @@ def test_loads_strictly_and_generates_with_an_image(tiny_moe):
     assert report.is_clean and type(model).__name__ == "Qwen3VLMoeForConditionalGeneration"
     processor = AutoProcessor.from_pretrained(tiny_moe)
     assert type(processor).__name__ == "Qwen3VLProcessor"
-    result = generate_answer(model, processor, [Image.new("RGB", (320, 256), "red")], "Colour?", max_new_tokens=4)
+    result = generate_answer(
+        model, processor, [Image.new("RGB", (320, 256), "red")], "Colour?", max_new_tokens=4
+    )
     assert result.new_tokens == 4
     assert result.visual_tokens == [(320 // 32) * (256 // 32)]
 
@@ -65,8 +69,16 @@ def test_dense_fixture_loads(tiny_dense):
 
 def test_real_tokenizer_special_ids(processor):
     tok = processor.tokenizer
-    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|im_end|>")}
-    assert ids == {"<|vision_start|>": 151652, "<|vision_end|>": 151653, "<|image_pad|>": 151655, "<|im_end|>": 151645}
+    ids = {
+        t: tok.convert_tokens_to_ids(t)
+        for t in ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|im_end|>")
+    }
+    assert ids == {
+        "<|vision_start|>": 151652,
+        "<|vision_end|>": 151653,
+        "<|image_pad|>": 151655,
+        "<|im_end|>": 151645,
+    }
     assert len(tok.get_vocab()) > 151643
 
 
@@ -99,7 +111,10 @@ def test_failed_build_leaves_nothing(tmp_path, monkeypatch):
 
 def test_cli_prints_json_mapping(fixture_paths):
     out = subprocess.run(
-        [sys.executable, "-m", "helpers", "fixtures", "build", "--json"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "helpers", "fixtures", "build", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     mapping = json.loads(out.stdout.strip().splitlines()[-1])
     moe = [name for name in mapping if "moe" in name]

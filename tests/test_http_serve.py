@@ -49,10 +49,26 @@ def test_wrong_model_name_is_one_clear_line(server):
 def test_cli_against_the_served_endpoint(server):
     doc = vqa_documents()[0]
     out = subprocess.run(
-        [sys.executable, "-m", "helpers", "infer", "--model", server.base_url, "--served-model",
-         server.served_model, "--image", str(doc.images[0]), "--prompt", "合计金额是多少？",
-         "--max-new-tokens", "3", "--json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "infer",
+            "--model",
+            server.base_url,
+            "--served-model",
+            server.served_model,
+            "--image",
+            str(doc.images[0]),
+            "--prompt",
+            "合计金额是多少？",
+            "--max-new-tokens",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)

@@ -11,14 +11,28 @@ from helpers.estimate.vision_tokens import visual_tokens
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "helpers", "infer", *args], capture_output=True, text=True,
-                          timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "helpers", "infer", *args], capture_output=True, text=True, timeout=180
+    )
 
 
 def test_cli_with_a_folder_and_two_images(tiny_moe):
     pair = next(d for d in vqa_documents() if d.kind == "receipt_pair")
-    out = _cli("--model", str(tiny_moe), "--image", str(pair.images[0]), "--image", str(pair.images[1]),
-               "--prompt", "哪张收据的牛奶更便宜？", "--max-new-tokens", "3", "--max-pixels", str(256 * 256), "--json")
+    out = _cli(
+        "--model",
+        str(tiny_moe),
+        "--image",
+        str(pair.images[0]),
+        "--image",
+        str(pair.images[1]),
+        "--prompt",
+        "哪张收据的牛奶更便宜？",
+        "--max-new-tokens",
+        "3",
+        "--max-pixels",
+        str(256 * 256),
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     sizes = [img.size for img in pair.open_images()]

@@ -61,7 +61,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
@@ -97,7 +97,9 @@ def test_stages_import_only_backwards():
 
 def test_every_module_lives_in_a_stage_and_is_small():
     for name, path in _modules().items():
-        assert name in ("helpers", "helpers.cli", "helpers.__main__") or _stage(name), f"{name} is outside a stage"
+        assert name in ("helpers", "helpers.cli", "helpers.__main__") or _stage(name), (
+            f"{name} is outside a stage"
+        )
         lines = len(path.read_text(encoding="utf-8").splitlines())
         assert lines <= MAX_LINES, f"{path.relative_to(ROOT.parent)} has {lines} lines (limit {MAX_LINES})"
 

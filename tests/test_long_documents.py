@@ -68,8 +68,14 @@ def test_impossible_budget_and_bad_pages_say_what_to_change():
 
 
 def test_combine_answers_first_wins_and_conflicts_are_kept():
-    c = combine_answers([{"revenue_2025": None}, {"revenue_2025": "1,200", "cash_end_2025": 5}, None,
-                         {"revenue_2025": 1200.0, "cash_end_2025": 6}])
+    c = combine_answers(
+        [
+            {"revenue_2025": None},
+            {"revenue_2025": "1,200", "cash_end_2025": 5},
+            None,
+            {"revenue_2025": 1200.0, "cash_end_2025": 6},
+        ]
+    )
     assert c.value == {"revenue_2025": "1,200", "cash_end_2025": 5}
     assert c.source == {"revenue_2025": 1, "cash_end_2025": 1}
     assert set(c.conflicts) == {"revenue_2025", "cash_end_2025"}

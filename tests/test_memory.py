@@ -22,7 +22,9 @@ CONFIGS = sorted(CONFIGS_DIR.glob("Qwen3-VL-*B-Instruct.json"))
 THIRTY = CONFIGS_DIR / "Qwen3-VL-30B-A3B-Instruct.json"
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if "235B" not in p.name] + ["tiny", "tiny-dense"], ids=str)
+@pytest.mark.parametrize(
+    "path", [p for p in CONFIGS if "235B" not in p.name] + ["tiny", "tiny-dense"], ids=str
+)
 def test_census_equals_config_arithmetic(path):
     cfg = load_config_dict(path)
     c = census(cfg)
@@ -37,7 +39,9 @@ def test_thirty_b_tensor_count_and_active():
     t = load_config_dict(THIRTY)["text_config"]
     per_layer_experts = t["num_experts"] * 3 * t["hidden_size"] * t["moe_intermediate_size"]
     assert c.components["experts"] == t["num_hidden_layers"] * per_layer_experts
-    assert c.active_params == c.total_params - c.components["vision"] - c.components["experts"] * (1 - 8 / 128)
+    assert c.active_params == c.total_params - c.components["vision"] - c.components["experts"] * (
+        1 - 8 / 128
+    )
     assert c.components["lm_head"] == c.components["embed_tokens"]  # not tied in the 30B
 
 
@@ -60,7 +64,9 @@ def test_kv_cache_formula():
     est = estimate_peak_memory(THIRTY, context_tokens=1000, images=[(2480, 3508)], batch=2)
     assert est.sequence_tokens == 1000 + visual_tokens(2480, 3508)
     assert est.kv_cache_bytes == 2 * est.sequence_tokens * kv_bytes_per_token(THIRTY)
-    assert est.peak_bytes == est.weights_bytes + est.kv_cache_bytes + est.activation_bytes + est.overhead_bytes
+    assert (
+        est.peak_bytes == est.weights_bytes + est.kv_cache_bytes + est.activation_bytes + est.overhead_bytes
+    )
 
 
 def test_estimate_grows_with_context_and_resolution():
@@ -76,24 +82,65 @@ def test_estimate_grows_with_context_and_resolution():
 
 def test_cli_json_keys():
     out = subprocess.run(
-        [sys.executable, "-m", "helpers", "memory", "--model", str(THIRTY), "--dtype", "bfloat16", "--context", "32768",
-         "--batch", "1", "--image", "2480x3508", "--image", "640x480", "--max-pixels", str(1 << 22),
-         "--gpus", "2xA100-80GB", "--json"], capture_output=True, text=True, cwd=ROOT, check=True)
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "memory",
+            "--model",
+            str(THIRTY),
+            "--dtype",
+            "bfloat16",
+            "--context",
+            "32768",
+            "--batch",
+            "1",
+            "--image",
+            "2480x3508",
+            "--image",
+            "640x480",
+            "--max-pixels",
+            str(1 << 22),
+            "--gpus",
+            "2xA100-80GB",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     d = json.loads(out.stdout)
-    for key in ("total_params", "active_params", "weights_bytes", "kv_cache_bytes", "visual_tokens",
-                "activation_bytes", "peak_bytes", "placement"):
+    for key in (
+        "total_params",
+        "active_params",
+        "weights_bytes",
+        "kv_cache_bytes",
+        "visual_tokens",
+        "activation_bytes",
+        "peak_bytes",
+        "placement",
+    ):
         assert key in d
     assert d["total_params"] == count_from_config(load_config_dict(THIRTY))
     assert d["visual_tokens"] == [visual_tokens(2480, 3508, max_pixels=1 << 22), visual_tokens(640, 480)]
     assert d["placement"]["gpu_bytes"] >= d["weights_bytes"] and d["placement"]["fits"]
 
 
-@pytest.mark.parametrize("argv", [
-    ["--model", "nope.json"], ["--model", str(THIRTY), "--image", "2480"], ["--model", str(THIRTY), "--context", "-1"],
-    ["--model", str(THIRTY), "--batch", "0"], ["--model", str(THIRTY), "--dtype", "int3"],
-    ["--model", str(THIRTY), "--context", "99999999999"], ["--model", str(THIRTY), "--gpus", "3xZ80"],
-    ["--model", str(THIRTY), "--max-pixels", "-4"], ["--model", str(CONFIGS_DIR / "preprocessor_config.json")],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--model", "nope.json"],
+        ["--model", str(THIRTY), "--image", "2480"],
+        ["--model", str(THIRTY), "--context", "-1"],
+        ["--model", str(THIRTY), "--batch", "0"],
+        ["--model", str(THIRTY), "--dtype", "int3"],
+        ["--model", str(THIRTY), "--context", "99999999999"],
+        ["--model", str(THIRTY), "--gpus", "3xZ80"],
+        ["--model", str(THIRTY), "--max-pixels", "-4"],
+        ["--model", str(CONFIGS_DIR / "preprocessor_config.json")],
+    ],
+)
 def test_cli_bad_input_exits_2_with_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -116,15 +163,21 @@ def test_input_tensor_bytes_equal_processor_output():
 
     sizes = [(1240, 1754), (640, 480)]
     inputs = prepare_inputs(build_processor(), [Image.new("RGB", s) for s in sizes], "word " * 50)
-    held = sum(inputs[k].nelement() * inputs[k].element_size()
-               for k in ("pixel_values", "input_ids", "attention_mask", "mm_token_type_ids"))
+    held = sum(
+        inputs[k].nelement() * inputs[k].element_size()
+        for k in ("pixel_values", "input_ids", "attention_mask", "mm_token_type_ids")
+    )
     patches = [vision_patches(w, h) for w, h in sizes]
     assert input_tensor_bytes(load_config_dict("tiny"), patches, int(inputs["input_ids"].shape[1])) == held
 
 
 def test_cpu_estimate_counts_inputs_and_load_transient():
-    cpu = estimate_peak_memory("tiny", context_tokens=1000, images=[(2480, 3508)], device="cpu", overhead_bytes=0)
-    gpu = estimate_peak_memory("tiny", context_tokens=1000, images=[(2480, 3508)], device="cuda", overhead_bytes=0)
+    cpu = estimate_peak_memory(
+        "tiny", context_tokens=1000, images=[(2480, 3508)], device="cpu", overhead_bytes=0
+    )
+    gpu = estimate_peak_memory(
+        "tiny", context_tokens=1000, images=[(2480, 3508)], device="cuda", overhead_bytes=0
+    )
     assert cpu.input_bytes == gpu.input_bytes > 8580 * 4 * 1536 * 4  # fp32 pixel_values of 34,320 patches
     assert cpu.activation_bytes >= cpu.input_bytes + cpu.preprocess_bytes and gpu.preprocess_bytes == 0
     bare = estimate_peak_memory("tiny", context_tokens=16, device="cpu", overhead_bytes=0)
@@ -137,8 +190,9 @@ def test_cpu_load_peak_is_weights_plus_the_largest_shard(tiny_moe):
     shard = largest_shard_bytes(tiny_moe)
     assert shard == max(p.stat().st_size for p in tiny_moe.glob("*.safetensors"))
     est = estimate_peak_memory(str(tiny_moe), context_tokens=16, device="cpu", overhead_bytes=0)
-    bare = estimate_peak_memory(str(tiny_moe), context_tokens=16, device="cpu", overhead_bytes=0,
-                                shard_bytes=est.weights_bytes)
+    bare = estimate_peak_memory(
+        str(tiny_moe), context_tokens=16, device="cpu", overhead_bytes=0, shard_bytes=est.weights_bytes
+    )
     assert bare.peak_bytes - est.peak_bytes >= est.weights_bytes - shard - 1024
 
 

@@ -120,7 +120,9 @@ def test_live_plot_in_a_real_kernel_ends_as_a_static_image_and_stops_its_thread(
             "print('threads', [t.name for t in threading.enumerate() if t.name == 'MemoryMonitor'])"
         )
     ]
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
     outputs = nb.cells[0].outputs
     kinds = [set(o.get("data", {})) for o in outputs]
     assert any("application/vnd.jupyter.widget-view+json" in k for k in kinds)  # the live widget

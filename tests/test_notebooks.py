@@ -54,7 +54,9 @@ def test_helpers_imports_resolve(path):
     for cell in _cells(path):
         if cell["cell_type"] != "code":
             continue
-        python = "\n".join(line for line in _source(cell).splitlines() if not line.lstrip().startswith(("%", "!")))
+        python = "\n".join(
+            line for line in _source(cell).splitlines() if not line.lstrip().startswith(("%", "!"))
+        )
         for node in ast.walk(ast.parse(python)):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers"):
                 module = importlib.import_module(node.module)
@@ -77,8 +79,12 @@ def test_papermill_parameter_switches_the_model(tmp_path, fixture_paths):
 
     out = tmp_path / "00.ipynb"
     papermill.execute_notebook(
-        str(NOTEBOOKS_DIR / "00_environment_and_fixtures.ipynb"), str(out), parameters={"MODEL": "tiny-dense"},
-        kernel_name="python3", cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+        str(NOTEBOOKS_DIR / "00_environment_and_fixtures.ipynb"),
+        str(out),
+        parameters={"MODEL": "tiny-dense"},
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS_DIR),
+        progress_bar=False,
     )
     text = out.read_text(encoding="utf-8")
     assert "model: tiny-dense" in text and "Qwen3VLForConditionalGeneration" in text

@@ -63,8 +63,14 @@ def test_decision_guide_per_profile():
     from helpers.load.offload import decision_guide
 
     config = real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct")
-    rows = {r["profile"]: r for r in decision_guide(config, bnb4_weights_bytes=20 * 2**30,
-                                                    profiles=["1xT4-16GB", "1xH200-141GB", "1xH100-80GB"])}
+    rows = {
+        r["profile"]: r
+        for r in decision_guide(
+            config, bnb4_weights_bytes=20 * 2**30, profiles=["1xT4-16GB", "1xH200-141GB", "1xH100-80GB"]
+        )
+    }
     assert rows["1xH200-141GB"]["bf16"] and rows["1xH200-141GB"]["advice"].startswith("bf16")
-    assert not rows["1xT4-16GB"]["bf16"] and rows["1xT4-16GB"]["advice"].startswith("offload: bf16 (fp8 is dequantised")
+    assert not rows["1xT4-16GB"]["bf16"] and rows["1xT4-16GB"]["advice"].startswith(
+        "offload: bf16 (fp8 is dequantised"
+    )
     assert rows["1xH100-80GB"]["fp8"]  # compute capability 9.0 keeps FP8

@@ -40,8 +40,12 @@ def test_normalisation_keeps_chinese_punctuation():
 
 @pytest.mark.parametrize(
     ("sizes", "budget"),
-    [([(640, 480)], {}), ([(480, 446), (480, 514)], {}), ([(2000, 1500)], {"max_pixels": 512 * 512}),
-     ([(100, 60)], {"min_pixels": 128 * 128})],
+    [
+        ([(640, 480)], {}),
+        ([(480, 446), (480, 514)], {}),
+        ([(2000, 1500)], {"max_pixels": 512 * 512}),
+        ([(100, 60)], {"min_pixels": 128 * 128}),
+    ],
 )
 def test_budget_before_inference_equals_the_processor(processor, sizes, budget):
     prompt = "合计金额是多少？ Answer in JSON."
@@ -69,7 +73,9 @@ def test_fit_to_budget_matches_processor_grid(processor):
 
 def test_split_to_budget_fits_and_round_trips(processor):
     tok = processor.tokenizer
-    text = "第一季度收入增长了百分之十二。" * 5 + "A very long English sentence without any stop " * 8 + "结束。"
+    text = (
+        "第一季度收入增长了百分之十二。" * 5 + "A very long English sentence without any stop " * 8 + "结束。"
+    )
     chunks = split_to_budget(text, tok, 20)
     assert "".join(chunks) == text
     assert all(len(tok.encode(c, add_special_tokens=False)) <= 20 for c in chunks)

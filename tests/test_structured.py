@@ -23,8 +23,11 @@ def test_failures_say_what_failed():
 
 
 def test_schema_problems_are_listed():
-    r = parse_json_answer('{"total": "12.5", "flag": true}', required=["total", "shop"],
-                          types={"total": "number", "flag": "integer"})
+    r = parse_json_answer(
+        '{"total": "12.5", "flag": true}',
+        required=["total", "shop"],
+        types={"total": "number", "flag": "integer"},
+    )
     assert r.ok
     assert "missing key 'shop'" in r.problems
     assert any("'total' should be number" in p for p in r.problems)

@@ -14,13 +14,38 @@ SIZES = [
     (2480, 3508),  # A4 at 300 dpi
     (3508, 2480),  # A4 landscape
     (1240, 1754),  # A4 at 150 dpi
-    (1, 1), (10, 10), (31, 33), (64, 64), (255, 257),  # tiny: scaled up to min_pixels
-    (320, 240), (448, 448), (640, 480), (1024, 768), (1920, 1080), (1000, 1000),
-    (4000, 3000), (5000, 5000), (8192, 4096),  # over max_pixels: scaled down
-    (6000, 30), (30, 6000), (4000, 25), (1999, 10),  # extreme aspect ratios (< 200:1)
-    (16, 3000), (47, 49), (48, 48), (80, 16), (33, 33), (97, 63),  # rounding edges (banker's round at .5)
+    (1, 1),
+    (10, 10),
+    (31, 33),
+    (64, 64),
+    (255, 257),  # tiny: scaled up to min_pixels
+    (320, 240),
+    (448, 448),
+    (640, 480),
+    (1024, 768),
+    (1920, 1080),
+    (1000, 1000),
+    (4000, 3000),
+    (5000, 5000),
+    (8192, 4096),  # over max_pixels: scaled down
+    (6000, 30),
+    (30, 6000),
+    (4000, 25),
+    (1999, 10),  # extreme aspect ratios (< 200:1)
+    (16, 3000),
+    (47, 49),
+    (48, 48),
+    (80, 16),
+    (33, 33),
+    (97, 63),  # rounding edges (banker's round at .5)
 ]
-LIMITS = [(None, 1024 * 1024), (None, 256 * 32 * 32), (128 * 32 * 32, None), (4 * 32 * 32, 64 * 32 * 32), (None, 32 * 32)]
+LIMITS = [
+    (None, 1024 * 1024),
+    (None, 256 * 32 * 32),
+    (128 * 32 * 32, None),
+    (4 * 32 * 32, 64 * 32 * 32),
+    (None, 32 * 32),
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +55,12 @@ def processor():
 
 def _processor_tokens(image_processor, w, h, **size):
     img = Image.new("RGB", (w, h), (120, 30, 200))
-    kwargs = {"size": {"shortest_edge": size.get("lo", image_processor.size["shortest_edge"]),
-                       "longest_edge": size.get("hi", image_processor.size["longest_edge"])}}
+    kwargs = {
+        "size": {
+            "shortest_edge": size.get("lo", image_processor.size["shortest_edge"]),
+            "longest_edge": size.get("hi", image_processor.size["longest_edge"]),
+        }
+    }
     out = image_processor(images=[img], return_tensors="pt", **kwargs)
     t, gh, gw = (int(v) for v in out["image_grid_thw"][0])
     return out["pixel_values"].shape[0], t * gh * gw // image_processor.merge_size**2
@@ -57,7 +86,9 @@ def test_full_processor_expands_image_pads(processor):
     """Through the chat template: the <|image_pad|> run in input_ids has our count, images in order."""
     sizes = [(2480, 3508), (640, 480), (30, 3000)]
     images = [Image.new("RGB", s) for s in sizes]
-    inputs = prepare_inputs(processor, images, "Read these.", size={"shortest_edge": 65536, "longest_edge": 1 << 20})
+    inputs = prepare_inputs(
+        processor, images, "Read these.", size={"shortest_edge": 65536, "longest_edge": 1 << 20}
+    )
     ids = inputs["input_ids"][0].tolist()
     pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     start = processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")

@@ -27,9 +27,11 @@ def main(argv: list[str]) -> int:
     probe = folder if folder.exists() else folder.parent
     free = shutil.disk_usage(probe).free / GIB
     if free < needed:
-        print(f"error: {probe} has {free:.1f} GiB free; the workbook's .venv and test files need about "
-              f"{needed:.0f} GiB: free some space (old clones, ~/.cache/pip, build/ or .cache/) and run make again",
-              file=sys.stderr)
+        print(
+            f"error: {probe} has {free:.1f} GiB free; the workbook's .venv and test files need about "
+            f"{needed:.0f} GiB: free some space (old clones, ~/.cache/pip, build/ or .cache/) and run make again",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

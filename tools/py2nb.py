@@ -31,7 +31,9 @@ def convert(text: str) -> nbformat.NotebookNode:
             return
         body = "\n".join(lines).strip("\n")
         if kind == "md":
-            body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines())
+            body = "\n".join(
+                line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines()
+            )
             cell = nbformat.v4.new_markdown_cell(body)
         else:
             cell = nbformat.v4.new_code_cell(body)

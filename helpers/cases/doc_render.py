@@ -38,8 +38,14 @@ class Page:
         self.image = self.image or Image.new("RGB", (self.width, self.height), "white")
         self.draw = ImageDraw.Draw(self.image)
 
-    def line(self, parts: list[tuple[str, str | None]], size: int = 20, x: int | None = None,
-             gap: int = 10, fill: str = "black") -> list[tuple[str, Box]]:
+    def line(
+        self,
+        parts: list[tuple[str, str | None]],
+        size: int = 20,
+        x: int | None = None,
+        gap: int = 10,
+        fill: str = "black",
+    ) -> list[tuple[str, Box]]:
         """Draw text pieces on one line; pieces tagged with a kind return (kind, box)."""
         font = cjk_font(size)
         cx = self.margin if x is None else x
@@ -67,8 +73,15 @@ class Page:
         self.draw.line((self.margin, self.y, self.width - self.margin, self.y), fill="black", width=width)
         self.y += gap
 
-    def table(self, rows: list[list[str]], columns: list[int], size: int = 18, aligns: str | None = None,
-              bold_rows: set[int] | None = None, gap: int = 9) -> None:
+    def table(
+        self,
+        rows: list[list[str]],
+        columns: list[int],
+        size: int = 18,
+        aligns: str | None = None,
+        bold_rows: set[int] | None = None,
+        gap: int = 9,
+    ) -> None:
         """Rows of cells at x offsets `columns` (relative to the margin); 'r' in `aligns` right-aligns a column."""
         font = cjk_font(size)
         aligns = aligns or "l" * len(columns)
@@ -78,8 +91,14 @@ class Page:
                 x = self.margin + columns[c]
                 if aligns[c] == "r":
                     x -= self.draw.textlength(cell, font=font)
-                self.draw.text((x, self.y), cell, font=font, fill="black", stroke_width=1 if r in bold_rows else 0,
-                               stroke_fill="black")
+                self.draw.text(
+                    (x, self.y),
+                    cell,
+                    font=font,
+                    fill="black",
+                    stroke_width=1 if r in bold_rows else 0,
+                    stroke_fill="black",
+                )
             self.lines.append("  ".join(row))
             self.y += size + gap
 
@@ -126,7 +145,9 @@ class Table:
     def __str__(self) -> str:
         cells = [self.columns, *self._cells()]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
-        return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+        return "\n".join(
+            "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+        )
 
     __repr__ = __str__
 
@@ -134,5 +155,7 @@ class Table:
         import html
 
         head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self._cells())
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self._cells()
+        )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

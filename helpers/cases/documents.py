@@ -99,7 +99,9 @@ def write_document_set(dest: Path, entries: list[tuple[Document, list[Any]]], me
                 doc.images.append(path)
             docs.append(doc.to_json(tmp))
         payload = {"meta": meta, "documents": docs}
-        (tmp / GROUND_TRUTH).write_text(json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        (tmp / GROUND_TRUTH).write_text(
+            json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
     return dest
 
 
@@ -113,12 +115,16 @@ def load_documents(folder: Path) -> list[Document]:
     folder = Path(folder)
     gt = folder / GROUND_TRUTH
     if not gt.is_file():
-        raise DocumentSetError(f"{folder} has no {GROUND_TRUTH}: build the set first (e.g. helpers.cases.documents.build_vqa_set())")
+        raise DocumentSetError(
+            f"{folder} has no {GROUND_TRUTH}: build the set first (e.g. helpers.cases.documents.build_vqa_set())"
+        )
     try:
         payload = json.loads(gt.read_text(encoding="utf-8"))
         docs = [Document.from_json(d, folder) for d in payload["documents"]]
     except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise DocumentSetError(f"{gt} is malformed ({type(err).__name__}: {err}); delete the folder and rebuild it") from None
+        raise DocumentSetError(
+            f"{gt} is malformed ({type(err).__name__}: {err}); delete the folder and rebuild it"
+        ) from None
     for doc in docs:
         for p in doc.images:
             if not p.is_file():
@@ -153,7 +159,9 @@ def _money(value: float) -> str:
 # ----------------------------------------------------------------------------- generators
 
 
-def _receipt_data(rng: random.Random, shop: str | None = None, must_have: str | None = None) -> dict[str, Any]:
+def _receipt_data(
+    rng: random.Random, shop: str | None = None, must_have: str | None = None
+) -> dict[str, Any]:
     goods = rng.sample([g for g in GOODS if g != must_have], 3)
     if must_have:
         goods.insert(rng.randrange(4), must_have)
@@ -186,7 +194,9 @@ def _draw_receipt(data: dict[str, Any]):
     d.line((20, y + 28, width - 20, y + 28), fill="black", width=1)
     y += 40
     for item in data["items"]:
-        for x, val in zip(cols, [item["name"], str(item["qty"]), _money(item["unit"]), _money(item["amount"])], strict=True):
+        for x, val in zip(
+            cols, [item["name"], str(item["qty"]), _money(item["unit"]), _money(item["amount"])], strict=True
+        ):
             _text(d, (x, y), val, 18)
         y += row
     d.line((20, y + 4, width - 20, y + 4), fill="black", width=2)
@@ -210,9 +220,20 @@ def _receipt(rng: random.Random, n: int) -> tuple[Document, list[Any]]:
             "top_item": "Which item has the largest amount (金额)? Answer with its name as printed.",
             "invoice_code": "发票代码是什么？（小字）",
         },
-        truth={"shop": data["shop"], "date": data["date"], "total": data["total"], "top_item": top["name"],
-               "invoice_code": data["invoice"]},
-        types={"shop": "string", "date": "string", "total": "number", "top_item": "string", "invoice_code": "string"},
+        truth={
+            "shop": data["shop"],
+            "date": data["date"],
+            "total": data["total"],
+            "top_item": top["name"],
+            "invoice_code": data["invoice"],
+        },
+        types={
+            "shop": "string",
+            "date": "string",
+            "total": "number",
+            "top_item": "string",
+            "invoice_code": "string",
+        },
         langs={"shop": "zh", "date": "en", "total": "zh", "top_item": "en", "invoice_code": "zh"},
         ocr_rules={
             "shop": {"op": "first_line"},
@@ -246,7 +267,10 @@ def _receipt_pair(rng: random.Random, n: int) -> tuple[Document, list[Any]]:
             "cheaper": f"On which receipt is the unit price (单价) of {good} lower? Answer 'first' or 'second'.",
             "total_diff": "两张收据的合计金额相差多少元？（取正数）",
         },
-        truth={"cheaper": "first" if ua < ub else "second", "total_diff": round(abs(a["total"] - b["total"]), 2)},
+        truth={
+            "cheaper": "first" if ua < ub else "second",
+            "total_diff": round(abs(a["total"] - b["total"]), 2),
+        },
         types={"cheaper": "string", "total_diff": "number"},
         langs={"cheaper": "en", "total_diff": "zh"},
         ocr_rules={
@@ -334,7 +358,12 @@ def _form(rng: random.Random, n: int) -> tuple[Document, list[Any]]:
         "dob": f"{rng.randint(1965, 2002)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
         "department": rng.choice(DEPARTMENTS),
     }
-    labels = {"name": "姓名 Name", "phone": "电话 Phone", "dob": "出生日期 Date of birth", "department": "部门 Department"}
+    labels = {
+        "name": "姓名 Name",
+        "phone": "电话 Phone",
+        "dob": "出生日期 Date of birth",
+        "department": "部门 Department",
+    }
     width = 640
     img, d = _canvas(width, 120 + 56 * len(labels))
     _text(d, (width // 2, 20), "入职登记表 Employee Registration Form", 24, "ma")
@@ -397,8 +426,13 @@ def build_vqa_set(dest: Path | None = None, seed: int = SEED, force: bool = Fals
                 return dest
         except (json.JSONDecodeError, KeyError):
             pass
-    meta = {"name": "vqa", "seed": seed, "fingerprint": fingerprint, "synthetic": True,
-            "font": "Noto Sans CJK SC (SIL OFL, from mplfonts)"}
+    meta = {
+        "name": "vqa",
+        "seed": seed,
+        "fingerprint": fingerprint,
+        "synthetic": True,
+        "font": "Noto Sans CJK SC (SIL OFL, from mplfonts)",
+    }
     return write_document_set(dest, generate_vqa(seed), meta)
 
 

@@ -82,22 +82,46 @@ def check_period(values: dict[str, Any], year: int | str = "") -> list[Check]:
     suffix = f" ({year})" if year != "" else ""
     checks = []
     for total, parts in SUMS.items():
-        checks.append(_compare(f"{total} = {' + '.join(parts)}{suffix}".replace("+ -", "- "), _sum(values, *parts),
-                               _num(values, total)))
-    checks.append(_compare(f"assets = liabilities + equity{suffix}", _sum(values, "total_liabilities", "total_equity"),
-                           _num(values, "total_assets")))
-    checks.append(_compare(f"cash-flow closing cash = balance-sheet cash{suffix}", _num(values, "cash"), _num(values, "cash_end")))
+        checks.append(
+            _compare(
+                f"{total} = {' + '.join(parts)}{suffix}".replace("+ -", "- "),
+                _sum(values, *parts),
+                _num(values, total),
+            )
+        )
+    checks.append(
+        _compare(
+            f"assets = liabilities + equity{suffix}",
+            _sum(values, "total_liabilities", "total_equity"),
+            _num(values, "total_assets"),
+        )
+    )
+    checks.append(
+        _compare(
+            f"cash-flow closing cash = balance-sheet cash{suffix}",
+            _num(values, "cash"),
+            _num(values, "cash_end"),
+        )
+    )
     return checks
 
 
-def check_periods(current: dict[str, Any], previous: dict[str, Any], years: tuple[int, int] = YEARS) -> list[Check]:
+def check_periods(
+    current: dict[str, Any], previous: dict[str, Any], years: tuple[int, int] = YEARS
+) -> list[Check]:
     """Both periods' own checks, plus the links between them (opening = last closing, retained earnings)."""
     y1, y0 = years
     checks = check_period(current, y1) + check_period(previous, y0)
-    checks.append(_compare(f"opening cash {y1} = closing cash {y0}", _num(previous, "cash_end"), _num(current, "cash_begin")))
+    checks.append(
+        _compare(
+            f"opening cash {y1} = closing cash {y0}", _num(previous, "cash_end"), _num(current, "cash_begin")
+        )
+    )
     opening, flow = _num(previous, "retained"), _sum(current, "net_profit", "dividends")
     moved = None if opening is None or flow is None else opening + flow
-    checks.append(_compare(f"retained {y1} = retained {y0} + net profit + dividends", moved, _num(current, "retained")))
+    checks.append(
+        _compare(f"retained {y1} = retained {y0} + net profit + dividends", moved, _num(current, "retained"))
+    )
     return checks
 
 
@@ -112,8 +136,13 @@ def check_extraction(flat: dict[str, Any], years: tuple[int, ...] = YEARS) -> li
     checks = []
     for y in years:
         f = {k[: -len(str(y)) - 1]: v for k, v in flat.items() if k.endswith(f"_{y}")}
-        checks.append(_compare(f"assets = liabilities + equity ({y})", _sum(f, "total_liabilities", "total_equity"),
-                               _num(f, "total_assets")))
+        checks.append(
+            _compare(
+                f"assets = liabilities + equity ({y})",
+                _sum(f, "total_liabilities", "total_equity"),
+                _num(f, "total_assets"),
+            )
+        )
     return checks
 
 
@@ -181,8 +210,14 @@ def check_lab_flags(answer: dict[str, Any], ranges: dict[str, tuple[float, float
             continue
         want = flag_for(value, low, high)
         got = normalize_flag(flag)
-        checks.append(Check(f"{code} flag agrees with range ({value:g} in {low:g}-{high:g} -> {want})",
-                            "pass" if got == want else "fail", 1.0, 1.0 if got == want else 0.0))
+        checks.append(
+            Check(
+                f"{code} flag agrees with range ({value:g} in {low:g}-{high:g} -> {want})",
+                "pass" if got == want else "fail",
+                1.0,
+                1.0 if got == want else 0.0,
+            )
+        )
     return checks
 
 
@@ -228,11 +263,21 @@ def check_imaging_link(case: Any, sentence_index: Any, size_tol_mm: float = 2.0)
     facts = sentence_facts(case.sentences[int(idx)])
     width, height = case.image.size
     side, zone = region_side_zone(case.region, width, height)
-    size_mm = (case.region[2] - case.region[0] - 2 * REGION_PAD) * case.mm_per_px  # the box sits REGION_PAD outside
+    size_mm = (
+        case.region[2] - case.region[0] - 2 * REGION_PAD
+    ) * case.mm_per_px  # the box sits REGION_PAD outside
     return [
-        Check("linked sentence: same side (image left = patient right)", "pass" if facts["side"] == side else "fail"),
+        Check(
+            "linked sentence: same side (image left = patient right)",
+            "pass" if facts["side"] == side else "fail",
+        ),
         Check("linked sentence: same lobe", "pass" if facts["zone"] == zone else "fail"),
-        _compare("linked sentence: size matches the marked region (mm)", round(size_mm, 1), facts["size_mm"], size_tol_mm),
+        _compare(
+            "linked sentence: size matches the marked region (mm)",
+            round(size_mm, 1),
+            facts["size_mm"],
+            size_tol_mm,
+        ),
     ]
 
 

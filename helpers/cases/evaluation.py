@@ -154,8 +154,15 @@ class FieldScores:
     def rows(self) -> list[dict[str, Any]]:
         """One dict per field, for a table."""
         return [
-            {"field": f.name, "truth": f.truth, "pred": f.pred, "exact": f.exact,
-             "numeric": f.numeric, "anls": round(f.anls, 3), "score": round(f.score, 3)}
+            {
+                "field": f.name,
+                "truth": f.truth,
+                "pred": f.pred,
+                "exact": f.exact,
+                "numeric": f.numeric,
+                "anls": round(f.anls, 3),
+                "score": round(f.score, 3),
+            }
             for f in self.fields
         ]
 
@@ -167,7 +174,9 @@ def score_field(name: str, pred: Any, truth: Any, numeric_tol: float = 0.01) -> 
     return FieldScore(name, truth, pred, exact, numeric, anls(pred, truth) if pred is not None else 0.0)
 
 
-def score_fields(pred: dict[str, Any] | None, truth: dict[str, Any], numeric_tol: float = 0.01) -> FieldScores:
+def score_fields(
+    pred: dict[str, Any] | None, truth: dict[str, Any], numeric_tol: float = 0.01
+) -> FieldScores:
     """Score every ground-truth field; a field absent from `pred` (or `pred` None) scores 0.
 
     Keys are matched after `normalize_text`, so ``"Total"`` in the answer finds ``"total"``.
@@ -235,8 +244,10 @@ def damage(truth: dict[str, Any], how: str) -> dict[str, Any]:
     if how == "numbers +10%":
         return {k: round(v * 1.1, 2) if is_numeric_truth(v) else v for k, v in out.items()}
     if how == "one typo per text":
-        return {k: (v[:1] + ("x" if v[1:2] != "x" else "y") + v[2:]) if isinstance(v, str) and len(v) > 1 else v
-                for k, v in out.items()}
+        return {
+            k: (v[:1] + ("x" if v[1:2] != "x" else "y") + v[2:]) if isinstance(v, str) and len(v) > 1 else v
+            for k, v in out.items()
+        }
     if how == "first field dropped":
         out.pop(next(iter(out)), None)
         return out

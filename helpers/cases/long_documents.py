@@ -83,25 +83,36 @@ class Plan:
             "visual tokens (sum)": self.total_visual_tokens,
             "largest request (tokens)": max((r.total_visual_tokens for r in self.requests), default=0),
             "predicted peak GiB": round(self.peak_bytes / GIB, 3),
-            "KV+activations GiB (largest)": round(max((r.kv_and_activation_bytes for r in self.requests), default=0) / GIB, 3),
+            "KV+activations GiB (largest)": round(
+                max((r.kv_and_activation_bytes for r in self.requests), default=0) / GIB, 3
+            ),
             "max_pixels": self.requests[0].max_pixels if self.requests else None,
             "fits": self.fits,
         }
 
 
-def request_cost(config: Any, sizes: list[tuple[int, int]], pages: list[int], budget: Budget,
-                 max_pixels: int | None = None) -> Request:
+def request_cost(
+    config: Any, sizes: list[tuple[int, int]], pages: list[int], budget: Budget, max_pixels: int | None = None
+) -> Request:
     """Visual tokens and predicted peak of one request holding `pages` (indices into `sizes`)."""
     if not pages:
         raise BudgetError("a request needs at least one page")
     chosen = [sizes[p] for p in pages]
-    est = estimate_peak_memory(config, dtype=budget.dtype, context_tokens=budget.text_tokens, images=chosen,
-                               max_pixels=max_pixels, device=budget.device)
+    est = estimate_peak_memory(
+        config,
+        dtype=budget.dtype,
+        context_tokens=budget.text_tokens,
+        images=chosen,
+        max_pixels=max_pixels,
+        device=budget.device,
+    )
     vis = list(est.visual_tokens)
     fits = (budget.max_visual_tokens is None or sum(vis) <= budget.max_visual_tokens) and (
         budget.max_peak_bytes is None or est.peak_bytes <= budget.max_peak_bytes
     )
-    return Request(list(pages), vis, est.peak_bytes, est.kv_cache_bytes + est.activation_bytes, max_pixels, fits)
+    return Request(
+        list(pages), vis, est.peak_bytes, est.kv_cache_bytes + est.activation_bytes, max_pixels, fits
+    )
 
 
 def plan_all_pages(config: Any, sizes: list[tuple[int, int]], budget: Budget) -> Plan:
@@ -128,7 +139,10 @@ def plan_page_by_page(config: Any, sizes: list[tuple[int, int]], budget: Budget)
 def plan_all_downscaled(config: Any, sizes: list[tuple[int, int]], budget: Budget) -> Plan:
     """Every page in one request, each shrunk to the largest max_pixels that fits the budget."""
     pages = list(range(len(sizes)))
-    return Plan("all_downscaled", [request_cost(config, sizes, pages, budget, fit_max_pixels(config, sizes, pages, budget))])
+    return Plan(
+        "all_downscaled",
+        [request_cost(config, sizes, pages, budget, fit_max_pixels(config, sizes, pages, budget))],
+    )
 
 
 def fit_max_pixels(config: Any, sizes: list[tuple[int, int]], pages: list[int], budget: Budget) -> int:
@@ -153,11 +167,16 @@ def fit_max_pixels(config: Any, sizes: list[tuple[int, int]], pages: list[int], 
     return lo * block
 
 
-def compare_strategies(config: Any, sizes: list[tuple[int, int]], needed: list[int], budget: Budget) -> list[Plan]:
+def compare_strategies(
+    config: Any, sizes: list[tuple[int, int]], needed: list[int], budget: Budget
+) -> list[Plan]:
     """The four strategies for one question, side by side (a strategy that cannot fit is left out)."""
     plans = [plan_all_pages(config, sizes, budget)]
-    for make in (lambda: plan_needed_pages(config, sizes, needed, budget), lambda: plan_page_by_page(config, sizes, budget),
-                 lambda: plan_all_downscaled(config, sizes, budget)):
+    for make in (
+        lambda: plan_needed_pages(config, sizes, needed, budget),
+        lambda: plan_page_by_page(config, sizes, budget),
+        lambda: plan_all_downscaled(config, sizes, budget),
+    ):
         try:
             plans.append(make())
         except BudgetError:

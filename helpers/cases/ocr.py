@@ -140,7 +140,11 @@ def norm_ocr(text: str) -> str:
 
 def same_row(lines: list[OcrLine], anchor: OcrLine, exclude_self: bool = True) -> list[OcrLine]:
     """OCR lines whose vertical centre lies within 0.6 line-heights of `anchor`'s, left to right."""
-    row = [ln for ln in lines if abs(ln.yc - anchor.yc) < 0.6 * max(anchor.height, 1) and not (exclude_self and ln is anchor)]
+    row = [
+        ln
+        for ln in lines
+        if abs(ln.yc - anchor.yc) < 0.6 * max(anchor.height, 1) and not (exclude_self and ln is anchor)
+    ]
     return sorted(row, key=lambda ln: ln.box[0])
 
 
@@ -175,7 +179,7 @@ def _value(lines: list[OcrLine], label: str, number: bool = False) -> Any:
         return None
     text = _norm(anchor.text)
     idx = text.casefold().find(_norm(label).casefold())
-    rest = text[idx + len(_norm(label)):].lstrip(":：").strip()
+    rest = text[idx + len(_norm(label)) :].lstrip(":：").strip()
     if not rest:
         nxt = _right_of(lines, anchor)
         rest = _norm(nxt.text) if nxt else ""
@@ -221,7 +225,9 @@ def _chart_bars(lines: list[OcrLine]) -> list[tuple[str, float]]:
     if not labels:
         return []
     axis_y = min(ln.box[1] for ln in labels)
-    numbers = [(ln, float(_norm(ln.text))) for ln in lines if re.fullmatch(r"\d+", _norm(ln.text)) and ln.yc < axis_y]
+    numbers = [
+        (ln, float(_norm(ln.text))) for ln in lines if re.fullmatch(r"\d+", _norm(ln.text)) and ln.yc < axis_y
+    ]
     bars = []
     for ln, value in numbers:
         label = min(labels, key=lambda lb: abs(lb.xc - ln.xc))

@@ -68,9 +68,18 @@ class PipelineRun:
 
     def table(self) -> list[dict[str, Any]]:
         """One row per document: id, kind, JSON ok, score, tokens, seconds."""
-        return [{"id": r.id, "kind": r.kind, "json_ok": r.parsed.ok, "score": round(r.scores.mean, 3),
-                 "prompt_tokens": r.prompt_tokens, "visual_tokens": r.visual_tokens, "seconds": round(r.seconds, 2)}
-                for r in self.rows]
+        return [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "json_ok": r.parsed.ok,
+                "score": round(r.scores.mean, 3),
+                "prompt_tokens": r.prompt_tokens,
+                "visual_tokens": r.visual_tokens,
+                "seconds": round(r.seconds, 2),
+            }
+            for r in self.rows
+        ]
 
 
 def document_prompt(document: Any) -> str:
@@ -92,8 +101,15 @@ def _score(doc: Any, text: str, numeric_tol: float, prompt: str = "", result: An
     return DocumentResult(doc.id, doc.kind, prompt, text, parsed, scores, *costs)
 
 
-def run_documents(documents: list[Any], backend: Any, max_new_tokens: int = 128, batch_size: int | None = None,
-                  progress: bool = True, numeric_tol: float = 0.01, **processor_kwargs: Any) -> PipelineRun:
+def run_documents(
+    documents: list[Any],
+    backend: Any,
+    max_new_tokens: int = 128,
+    batch_size: int | None = None,
+    progress: bool = True,
+    numeric_tol: float = 0.01,
+    **processor_kwargs: Any,
+) -> PipelineRun:
     """Prompt, generate (in batches of the backend's size), parse and score every document.
 
     `processor_kwargs` (e.g. ``max_pixels=``) set the per-image pixel budget.
@@ -104,16 +120,25 @@ def run_documents(documents: list[Any], backend: Any, max_new_tokens: int = 128,
         for start in range(0, len(documents), batch):
             chunk = documents[start : start + batch]
             prompts = [document_prompt(d) for d in chunk]
-            results = backend.generate_batch([(list(d.images), p) for d, p in zip(chunk, prompts, strict=True)],
-                                             max_new_tokens=max_new_tokens, **processor_kwargs)
-            rows += [_score(doc, res.text, numeric_tol, prompt, res)
-                     for doc, prompt, res in zip(chunk, prompts, results, strict=True)]
+            results = backend.generate_batch(
+                [(list(d.images), p) for d, p in zip(chunk, prompts, strict=True)],
+                max_new_tokens=max_new_tokens,
+                **processor_kwargs,
+            )
+            rows += [
+                _score(doc, res.text, numeric_tol, prompt, res)
+                for doc, prompt, res in zip(chunk, prompts, results, strict=True)
+            ]
             bar.update(len(chunk))
     return PipelineRun(getattr(backend, "label", "backend"), rows)
 
 
-def score_answers(documents: list[Any], answers: list[dict[str, Any] | str], name: str = "answers",
-                  numeric_tol: float = 0.01) -> PipelineRun:
+def score_answers(
+    documents: list[Any],
+    answers: list[dict[str, Any] | str],
+    name: str = "answers",
+    numeric_tol: float = 0.01,
+) -> PipelineRun:
     """Score ready answers (dicts, or raw text to parse) — for the ground truth itself, damaged copies, OCR.
 
     Example:
@@ -125,7 +150,9 @@ def score_answers(documents: list[Any], answers: list[dict[str, Any] | str], nam
     import json
 
     texts = [ans if isinstance(ans, str) else json.dumps(ans, ensure_ascii=False) for ans in answers]
-    return PipelineRun(name, [_score(doc, text, numeric_tol) for doc, text in zip(documents, texts, strict=True)])
+    return PipelineRun(
+        name, [_score(doc, text, numeric_tol) for doc, text in zip(documents, texts, strict=True)]
+    )
 
 
 def evaluator_checks(documents: list[Any], numeric_tol: float = 0.01) -> dict[str, PipelineRun]:
@@ -140,14 +167,18 @@ def evaluator_checks(documents: list[Any], numeric_tol: float = 0.01) -> dict[st
     """
     import json
 
-    fenced = ["Here is the JSON:\n```json\n" + json.dumps(d.truth, ensure_ascii=False) + "\n```\nAnything else?"
-              for d in documents]
+    fenced = [
+        "Here is the JSON:\n```json\n" + json.dumps(d.truth, ensure_ascii=False) + "\n```\nAnything else?"
+        for d in documents
+    ]
     answers = {"ground truth": [d.truth for d in documents], "truth in a fence + chatter": fenced}
     answers |= {how: [damage(d.truth, how) for d in documents] for how in DAMAGES}
     return {name: score_answers(documents, given, name, numeric_tol) for name, given in answers.items()}
 
 
-def run_ocr_baseline(documents: list[Any], progress: bool = True, images: list[list[Any]] | None = None) -> PipelineRun:
+def run_ocr_baseline(
+    documents: list[Any], progress: bool = True, images: list[list[Any]] | None = None
+) -> PipelineRun:
     """The OCR + rules baseline (helpers.cases.ocr) on the same documents, scored the same way.
 
     `images` (one list per document) replaces the documents' own images, e.g. to OCR what a small
@@ -161,4 +192,3 @@ def run_ocr_baseline(documents: list[Any], progress: bool = True, images: list[l
             answers.append(answer_with_rules(doc, images[n] if images else None))
             bar.update(1)
     return score_answers(documents, answers, name="OCR + rules (rapidocr-onnxruntime)")
-

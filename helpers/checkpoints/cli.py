@@ -30,10 +30,13 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
             report = diagnose(args.path)
             print(report.to_json() if args.json else report.table())
             return 0 if report.healthy else 1
-        result = repair(args.src, args.dst, base=args.base, reference=args.reference, expert_layout=args.expert_layout)
+        result = repair(
+            args.src, args.dst, base=args.base, reference=args.reference, expert_layout=args.expert_layout
+        )
     except WorkbookError as err:
         return cli_exit(err, 2 if args.command == "diagnose" else 1)
-    print(f"repaired {args.src} -> {result.dst}: {result.tensors} tensors, {result.bytes_written / 2**20:.1f} MiB, "
-          f"{result.seconds:.1f} s; verified (strict load" + (", logits equal" if args.reference else "") + ")")
+    print(
+        f"repaired {args.src} -> {result.dst}: {result.tensors} tensors, {result.bytes_written / 2**20:.1f} MiB, "
+        f"{result.seconds:.1f} s; verified (strict load" + (", logits equal" if args.reference else "") + ")"
+    )
     return 0
-

@@ -20,7 +20,9 @@ from .report import Report
 # The family's reference labels, read from the stored release configs.
 LABEL_SOURCES = {"moe": "Qwen3-VL-30B-A3B-Instruct.json", "dense": "Qwen3-VL-2B-Instruct.json"}
 DTYPE_NAMES = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
-FLOAT_DTYPES = frozenset(DTYPE_NAMES.values())  # the float dtypes a config declares and a repair casts between
+FLOAT_DTYPES = frozenset(
+    DTYPE_NAMES.values()
+)  # the float dtypes a config declares and a repair casts between
 
 
 def family_labels(kind: str) -> dict[str, Any]:

@@ -74,7 +74,9 @@ class Inventory:
 
 
 def _plain(name: object) -> bool:
-    return isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..") and "\\" not in name
+    return (
+        isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..") and "\\" not in name
+    )
 
 
 def _training_layout(folder: Path, names: set[str], report: Report) -> bool:
@@ -102,7 +104,9 @@ def _read_safetensors(folder: Path, inv: Inventory, report: Report) -> None:
         except SafetensorsError as err:
             if err.code == "data-not-covered":
                 headers[p.name] = read_header(p, strict=False)
-                report.add("data-not-covered", "error", str(err), "rewrite the file (every tensor is intact)", True)
+                report.add(
+                    "data-not-covered", "error", str(err), "rewrite the file (every tensor is intact)", True
+                )
             else:
                 fix = ("download the file again (git lfs pull / huggingface-cli download); its bytes are gone"
                        if err.code in ("lfs-pointer", "truncated", "header-beyond-file", "file-too-small")
@@ -164,8 +168,12 @@ def _check_index(index_path: Path, headers: dict, report: Report) -> list[str]:
     if wrong:
         report.add("index-shard-mismatch", "error", f"{len(wrong)} index entries name a shard that lacks them, e.g. "
                    f"{wrong[0]}", "rebuild the index from the shards", all(t in all_present for t in wrong))  # fmt: skip
-    total = sum(headers[f].tensors[t].nbytes for t, f in wmap.items() if f in headers and t in headers[f].tensors)
-    stated = (index.get("metadata") or {}).get("total_size") if isinstance(index.get("metadata"), dict) else None
+    total = sum(
+        headers[f].tensors[t].nbytes for t, f in wmap.items() if f in headers and t in headers[f].tensors
+    )
+    stated = (
+        (index.get("metadata") or {}).get("total_size") if isinstance(index.get("metadata"), dict) else None
+    )
     if stated is not None and stated != total:
         report.add("index-total-size", "warning", f"total_size {stated} but the indexed tensors hold {total} bytes",
                    "rebuild the index", True)  # fmt: skip
@@ -193,8 +201,12 @@ def _read_pickles(folder: Path, inv: Inventory, report: Report) -> None:
                        "origin, load it in a sandbox and save_pretrained(...) to safetensors")  # fmt: skip
             continue
         if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-            report.add("pickle-not-state-dict", "error", f"{p.name} holds {type(sd).__name__}, not a flat state dict",
-                       "extract the model's state dict (e.g. ckpt['model']) and save it with save_pretrained")
+            report.add(
+                "pickle-not-state-dict",
+                "error",
+                f"{p.name} holds {type(sd).__name__}, not a flat state dict",
+                "extract the model's state dict (e.g. ckpt['model']) and save it with save_pretrained",
+            )
             continue
         for k, v in sd.items():
             inv.pickled.setdefault(k, v)
@@ -208,7 +220,9 @@ def inventory(path: str | Path, report: Report | None = None) -> tuple[Inventory
     if not folder.exists():
         raise CheckpointInputError(f"{folder} does not exist: pass a checkpoint folder")
     if not folder.is_dir():
-        raise CheckpointInputError(f"{folder} is a file: pass the folder that holds config.json and the weights")
+        raise CheckpointInputError(
+            f"{folder} is a file: pass the folder that holds config.json and the weights"
+        )
     report = report or Report(path=str(folder))
     inv = Inventory(folder)
     names = {p.name for p in folder.iterdir()}
@@ -228,9 +242,15 @@ def inventory(path: str | Path, report: Report | None = None) -> tuple[Inventory
     if not inv.tensors:
         _read_pickles(folder, inv, report)
         report.kind = "pickle" if inv.pickled else report.kind
-    if not inv.tensors and not inv.pickled and not any(f.code.startswith(("file-", "pickle")) for f in report.findings):
+    if (
+        not inv.tensors
+        and not inv.pickled
+        and not any(f.code.startswith(("file-", "pickle")) for f in report.findings)
+    ):
         report.kind = "empty"
-        report.add("no-weights", "error", "no *.safetensors or pytorch_model*.bin weights", "download the weights")
+        report.add(
+            "no-weights", "error", "no *.safetensors or pytorch_model*.bin weights", "download the weights"
+        )
     report.tensors = len(inv.tensors) + len(inv.pickled)
     report.weight_bytes = sum(t.nbytes for t in inv.tensors.values())
     return inv, report
@@ -314,8 +334,12 @@ def _check_shapes(cfg: dict, virtual: dict, report: Report) -> None:
     extra = sorted(set(virtual) - set(expected))
     if "lm_head.weight" in extra and tied:
         extra.remove("lm_head.weight")
-        report.add("lm-head-extra", "info", "lm_head.weight is stored but the config ties it to the embeddings "
-                   "(it is ignored)", "set tie_word_embeddings=false if lm_head differs from the embeddings")
+        report.add(
+            "lm-head-extra",
+            "info",
+            "lm_head.weight is stored but the config ties it to the embeddings (it is ignored)",
+            "set tie_word_embeddings=false if lm_head differs from the embeddings",
+        )
     if missing:
         report.add("missing-tensors", "error", f"{len(missing)} parameters absent (they load RANDOM), e.g. {missing[0]}",
                    "get the complete checkpoint")  # fmt: skip

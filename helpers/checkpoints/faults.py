@@ -199,7 +199,10 @@ def _processor_missing(d: Path) -> None:
 
 
 def _shape(sd: dict) -> dict:
-    return {k: (v[:, :-1].contiguous() if k.endswith("layers.0.self_attn.q_proj.weight") else v) for k, v in sd.items()}
+    return {
+        k: (v[:, :-1].contiguous() if k.endswith("layers.0.self_attn.q_proj.weight") else v)
+        for k, v in sd.items()
+    }
 
 
 def _training(kind: str) -> Callable[[Path], None]:
@@ -261,24 +264,37 @@ FAULTS: dict[str, Fault] = {
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "prefix-orig-mod": _rename(lambda k: "_orig_mod." + k),
     "prefix-module": _rename(lambda k: "module." + k),
-    "prefix-fsdp": _rename(lambda k: k.replace("layers.0.", "layers.0._fsdp_wrapped_module.").replace(
-        "blocks.0.", "blocks.0._fsdp_wrapped_module.")),  # fmt: skip
+    "prefix-fsdp": _rename(
+        lambda k: k.replace("layers.0.", "layers.0._fsdp_wrapped_module.").replace(
+            "blocks.0.", "blocks.0._fsdp_wrapped_module."
+        )
+    ),  # fmt: skip
     "prefix-peft": _rename(lambda k: "base_model.model." + k),
     "legacy-layout": _rename(_legacy),
     "experts-per-expert": lambda d: rewrite_weights(d, _per_expert),
     "experts-release-layout": lambda d: rewrite_weights(d, _transpose_experts),
     "experts-square-release": lambda d: rewrite_weights(d, _transpose_experts),
     "model-type-dense": _dense_label,
-    "config-torch-dtype": lambda d: _edit_json(d / "config.json", lambda c: c.update(torch_dtype=c.pop("dtype"))),
-    "vocab-size": lambda d: _edit_json(d / "config.json", lambda c: c["text_config"].update(vocab_size=151000)),
-    "lm-head-missing": lambda d: rewrite_weights(d, lambda sd: {k: v for k, v in sd.items() if k != "lm_head.weight"}),
-    "auto-map": lambda d: _edit_json(d / "config.json", lambda c: c.update(
-        auto_map={"AutoModelForImageTextToText": "modeling_evil.EvilModel"})),  # fmt: skip
+    "config-torch-dtype": lambda d: _edit_json(
+        d / "config.json", lambda c: c.update(torch_dtype=c.pop("dtype"))
+    ),
+    "vocab-size": lambda d: _edit_json(
+        d / "config.json", lambda c: c["text_config"].update(vocab_size=151000)
+    ),
+    "lm-head-missing": lambda d: rewrite_weights(
+        d, lambda sd: {k: v for k, v in sd.items() if k != "lm_head.weight"}
+    ),
+    "auto-map": lambda d: _edit_json(
+        d / "config.json",
+        lambda c: c.update(auto_map={"AutoModelForImageTextToText": "modeling_evil.EvilModel"}),
+    ),  # fmt: skip
     "processor-missing": _processor_missing,
     "index-missing-shard": _missing_shard,
     "index-orphan-shard": lambda d: _move_to_new_shard(d, dup=False),
     "index-duplicate": lambda d: _move_to_new_shard(d, dup=True),
-    "index-total-size": _index_edit(lambda i: i["metadata"].update(total_size=i["metadata"]["total_size"] + 2)),
+    "index-total-size": _index_edit(
+        lambda i: i["metadata"].update(total_size=i["metadata"]["total_size"] + 2)
+    ),
     "index-unsafe-path": _index_edit(_unsafe),
     "file-truncated": _truncate,
     "file-lfs-pointer": _lfs,

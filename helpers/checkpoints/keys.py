@@ -21,13 +21,20 @@ PREFIXES = [
     ("prefix-fsdp", "_fsdp_wrapped_module.", True, "FSDP (wrapped modules)"),
     ("prefix-fsdp", "_checkpoint_wrapped_module.", True, "activation checkpointing wrapper"),
 ]
-_PREFIX_RX = [(code, re.compile((r"(^|\.)" if inner else "^") + re.escape(literal))) for code, literal, inner, _ in PREFIXES]
-PREFIX_INFO = {code: (literal, who) for code, literal, _, who in reversed(PREFIXES)}  # code -> its first (prefix, who)
+_PREFIX_RX = [
+    (code, re.compile((r"(^|\.)" if inner else "^") + re.escape(literal)))
+    for code, literal, inner, _ in PREFIXES
+]
+PREFIX_INFO = {
+    code: (literal, who) for code, literal, _, who in reversed(PREFIXES)
+}  # code -> its first (prefix, who)
 LEGACY = [
     (re.compile(r"^model\.(layers|embed_tokens|norm)\."), r"model.language_model.\1."),
     (re.compile(r"^visual\."), "model.visual."),
 ]
-PER_EXPERT = re.compile(r"^(?P<group>.*\.mlp\.experts)\.(?P<idx>\d+)\.(?P<proj>gate_proj|up_proj|down_proj)\.weight$")
+PER_EXPERT = re.compile(
+    r"^(?P<group>.*\.mlp\.experts)\.(?P<idx>\d+)\.(?P<proj>gate_proj|up_proj|down_proj)\.weight$"
+)
 FUSED = re.compile(r"^(?P<group>.*\.mlp\.experts)\.(?P<proj>gate_up_proj|down_proj)$")
 LORA = re.compile(r"\.lora_(A|B|embedding_A|embedding_B)\.|\.lora_magnitude_vector")
 

@@ -59,7 +59,11 @@ class RepairResult:
 
 def _fix_config(cfg: dict[str, Any], report: Report, virtual: dict) -> dict[str, Any]:
     cfg = json.loads(json.dumps(cfg))
-    if report.has("model-type-mismatch") or report.has("model-type-unknown") or report.has("architectures-mismatch"):
+    if (
+        report.has("model-type-mismatch")
+        or report.has("model-type-unknown")
+        or report.has("architectures-mismatch")
+    ):
         labels = cc.family_labels("moe" if any(".mlp.experts." in n for n in virtual) else "dense")
         cfg["model_type"], cfg["architectures"] = labels["model_type"], labels["architectures"]
         if isinstance(cfg.get("text_config"), dict):
@@ -88,7 +92,9 @@ def _plan(inv, virtual, report: Report, expert_layout: str | None) -> list[tuple
     def load(name):
         return read_tensor(inv.tensors[name]) if name in inv.tensors else inv.pickled[name]
 
-    want = cc.config_dtype(inv.config or {}) if report.has("dtype-drift") or report.has("dtype-mixed") else None
+    want = (
+        cc.config_dtype(inv.config or {}) if report.has("dtype-drift") or report.has("dtype-mixed") else None
+    )
 
     def spec(name: str, transpose: bool = False) -> Spec:
         dt, shape = virtual[name]
@@ -172,16 +178,25 @@ def repair(
     if blocking:
         raise RepairError(f"cannot repair {src}: " + "; ".join(f"{f.code} ({f.fix})" for f in blocking))
     if before.has("processor-files-missing") and base is None:
-        raise RepairError(f"{src} lacks processor/tokenizer files: pass --base BASE (a folder of the base model)")
+        raise RepairError(
+            f"{src} lacks processor/tokenizer files: pass --base BASE (a folder of the base model)"
+        )
     if before.has("experts-ambiguous-square") and expert_layout not in ("release", "memory"):
-        raise RepairError("square experts are ambiguous: pass expert_layout='release' or 'memory' (--expert-layout)")
+        raise RepairError(
+            "square experts are ambiguous: pass expert_layout='release' or 'memory' (--expert-layout)"
+        )
     if dst.exists():
         raise RepairError(f"{dst} already exists: choose a new folder (repair never overwrites)")
     with atomic_folder(dst) as tmp:
         cfg = _fix_config(inv.config, before, virtual)
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         for p in sorted(src.iterdir()):
-            if p.is_file() and not p.is_symlink() and p.name not in SKIP_NAMES and not p.name.endswith(SKIP_SUFFIXES):
+            if (
+                p.is_file()
+                and not p.is_symlink()
+                and p.name not in SKIP_NAMES
+                and not p.name.endswith(SKIP_SUFFIXES)
+            ):
                 shutil.copyfile(p, tmp / p.name)
         if base is not None:
             for name in PROCESSOR_FILES:

@@ -26,7 +26,10 @@ def _inputs() -> dict[str, Any]:
     processor = build_processor()
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
-    return {"text": prepare_inputs(processor, [], PROMPT), "image": prepare_inputs(processor, [image], PROMPT)}
+    return {
+        "text": prepare_inputs(processor, [], PROMPT),
+        "image": prepare_inputs(processor, [image], PROMPT),
+    }
 
 
 def model_logits(model: Any) -> dict[str, Any]:
@@ -61,7 +64,9 @@ def _logits(source: str | Path, **from_pretrained_kwargs: Any) -> dict[str, Any]
     from helpers.load.loading import quiet_transformers
 
     with quiet_transformers():
-        model = AutoModelForImageTextToText.from_pretrained(str(source), dtype="auto", **from_pretrained_kwargs)
+        model = AutoModelForImageTextToText.from_pretrained(
+            str(source), dtype="auto", **from_pretrained_kwargs
+        )
     return model_logits(model.eval())
 
 

@@ -37,12 +37,21 @@ def walk_failure_modes(work: Path) -> list[dict[str, Any]]:
         v = make_variant(name, work)
         report = diagnose(v.path)
         healthy = reference_logits(v.reference) if fault.mode else None
-        row = {"mode": fault.mode, "variant": name,
-               "from_pretrained": plain_load(v.path, healthy) if fault.mode else "-",
-               "diagnosis": f"{fault.expect} ({'healthy' if report.healthy else 'problems'})"}
+        row = {
+            "mode": fault.mode,
+            "variant": name,
+            "from_pretrained": plain_load(v.path, healthy) if fault.mode else "-",
+            "diagnosis": f"{fault.expect} ({'healthy' if report.healthy else 'problems'})",
+        }
         try:
-            result = repair(v.path, work / f"{name}-fixed", base=v.reference, reference=v.reference, progress=False,
-                            **fault.repair_kwargs)
+            result = repair(
+                v.path,
+                work / f"{name}-fixed",
+                base=v.reference,
+                reference=v.reference,
+                progress=False,
+                **fault.repair_kwargs,
+            )
             row[REPAIR_COLUMN] = f"{result.max_abs_diff:.1f}"
         except Exception as err:  # a refusal is a result here: the table shows why
             row[REPAIR_COLUMN] = f"refused: {str(err)[:70]}"

@@ -43,7 +43,9 @@ def chat_messages(images: list[Any], prompt: str, system: str | None = None) -> 
     return messages
 
 
-def _processor_kwargs(min_pixels: int | None, max_pixels: int | None, extra: dict[str, Any]) -> dict[str, Any]:
+def _processor_kwargs(
+    min_pixels: int | None, max_pixels: int | None, extra: dict[str, Any]
+) -> dict[str, Any]:
     """A min/max-pixel budget as the processor's ``size=`` (5.23 deprecates the bare keywords); an explicit
     ``size=`` in `extra` wins."""
     return {**size_kwargs(min_pixels, max_pixels), **extra}
@@ -60,15 +62,22 @@ def _apply_template(processor: Any, conversation: Any, processor_kwargs: dict[st
     )
 
 
-def prepare_inputs(processor: Any, images: list[Any], prompt: str, min_pixels: int | None = None,
-                   max_pixels: int | None = None, **processor_kwargs: Any):
+def prepare_inputs(
+    processor: Any,
+    images: list[Any],
+    prompt: str,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    **processor_kwargs: Any,
+):
     """Tokenised model inputs through `apply_chat_template` (the processor expands each image pad).
 
     `min_pixels`/`max_pixels` set the per-image pixel budget (passed on as ``size=``); other keywords
     (``size=`` itself included) go to the processor unchanged.
     """
-    return _apply_template(processor, chat_messages(images, prompt),
-                           _processor_kwargs(min_pixels, max_pixels, processor_kwargs))
+    return _apply_template(
+        processor, chat_messages(images, prompt), _processor_kwargs(min_pixels, max_pixels, processor_kwargs)
+    )
 
 
 def visual_tokens_of(inputs: Any, merge_size: int = 2) -> list[int]:

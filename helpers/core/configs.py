@@ -48,10 +48,14 @@ def load_config_dict(model: str | Path) -> dict[str, Any]:
     try:
         cfg = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise WorkbookError(f"--model {spec!r}: {path.name} is not valid JSON ({err.msg if hasattr(err, 'msg') else err})") from None
+        raise WorkbookError(
+            f"--model {spec!r}: {path.name} is not valid JSON ({err.msg if hasattr(err, 'msg') else err})"
+        ) from None
     if not isinstance(cfg, dict) or cfg.get("model_type") not in SUPPORTED_TYPES:
         got = cfg.get("model_type") if isinstance(cfg, dict) else None
-        raise WorkbookError(f"--model {spec!r}: model_type {got!r} is not a Qwen3-VL type ({', '.join(SUPPORTED_TYPES)})")
+        raise WorkbookError(
+            f"--model {spec!r}: model_type {got!r} is not a Qwen3-VL type ({', '.join(SUPPORTED_TYPES)})"
+        )
     return cfg
 
 
@@ -136,7 +140,9 @@ def tiny_config_dict(name: str) -> dict[str, Any]:
     cfg = copy.deepcopy(base)
     text = {k: v for k, v in TINY_TEXT.items() if k in base["text_config"] or k == "rope_scaling"}
     if "num_experts" in base["text_config"]:
-        text.update({k: TINY_TEXT[k] for k in ("num_experts", "num_experts_per_tok", "moe_intermediate_size")})
+        text.update(
+            {k: TINY_TEXT[k] for k in ("num_experts", "num_experts_per_tok", "moe_intermediate_size")}
+        )
     # deep copies: Transformers' config classes edit nested dicts (rope_scaling) in place
     cfg["text_config"].update(copy.deepcopy(text))
     cfg["vision_config"].update(copy.deepcopy(TINY_VISION))

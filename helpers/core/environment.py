@@ -47,7 +47,9 @@ def missing_requirements() -> list[str]:
     """
     lines = []
     if sys.version_info[:2] < MIN_PYTHON:
-        lines.append(f"use Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer (this is {platform.python_version()})")
+        lines.append(
+            f"use Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer (this is {platform.python_version()})"
+        )
     for package, (minimum, why) in REQUIRED.items():
         try:
             have = md.version(package)
@@ -93,7 +95,9 @@ def gpu_summary() -> str:
     """One calm line per GPU, or a single 'no NVIDIA GPU found' line."""
     gpus = gpu_devices()
     if not gpus:
-        return "no NVIDIA GPU found: everything runs on the CPU (fine for the tiny model and meta-device plans)"
+        return (
+            "no NVIDIA GPU found: everything runs on the CPU (fine for the tiny model and meta-device plans)"
+        )
     return "\n".join(
         f"GPU {g['index']}: {g['name']}, {g['total_bytes'] / 2**30:.1f} GiB, {g['used_bytes'] / 2**30:.1f} GiB used"
         for g in gpus

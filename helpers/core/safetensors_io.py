@@ -77,21 +77,30 @@ def read_header(path: Path, strict: bool = True) -> Header:
     with path.open("rb") as f:
         head = f.read(8)
         if head.startswith(LFS_MAGIC[:8]) and (head + f.read(len(LFS_MAGIC) - 8)).startswith(LFS_MAGIC):
-            raise SafetensorsError("lfs-pointer", f"{path.name} is a git-lfs pointer file ({size} bytes), not weights")
+            raise SafetensorsError(
+                "lfs-pointer", f"{path.name} is a git-lfs pointer file ({size} bytes), not weights"
+            )
         if len(head) < 8:
-            raise SafetensorsError("file-too-small", f"{path.name} has {size} bytes: fewer than the 8-byte header length")
+            raise SafetensorsError(
+                "file-too-small", f"{path.name} has {size} bytes: fewer than the 8-byte header length"
+            )
         (n,) = struct.unpack("<Q", head)
         if n > MAX_HEADER:
-            raise SafetensorsError("header-too-large", f"{path.name}: header length {n:,} exceeds 100 MB (HeaderTooLarge)")
+            raise SafetensorsError(
+                "header-too-large", f"{path.name}: header length {n:,} exceeds 100 MB (HeaderTooLarge)"
+            )
         if 8 + n > size:
             raise SafetensorsError(
-                "header-beyond-file", f"{path.name}: header of {n:,} bytes runs past the end of a {size:,}-byte file"
+                "header-beyond-file",
+                f"{path.name}: header of {n:,} bytes runs past the end of a {size:,}-byte file",
             )
         raw = f.read(n)
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise SafetensorsError("header-corrupt", f"{path.name}: header is not valid JSON ({type(err).__name__})") from None
+        raise SafetensorsError(
+            "header-corrupt", f"{path.name}: header is not valid JSON ({type(err).__name__})"
+        ) from None
     if not isinstance(doc, dict):
         raise SafetensorsError("header-corrupt", f"{path.name}: header is JSON but not an object")
     meta = doc.pop("__metadata__", None)
@@ -106,9 +115,13 @@ def read_header(path: Path, strict: bool = True) -> Header:
     pos = 0
     for begin, end, name in sorted(spans):
         if begin < pos:
-            raise SafetensorsError("header-corrupt", f"{path.name}: tensor {name!r} overlaps the one before it")
+            raise SafetensorsError(
+                "header-corrupt", f"{path.name}: tensor {name!r} overlaps the one before it"
+            )
         if begin > pos and strict:
-            raise SafetensorsError("data-not-covered", f"{path.name}: gap at byte {pos:,} before tensor {name!r}")
+            raise SafetensorsError(
+                "data-not-covered", f"{path.name}: gap at byte {pos:,} before tensor {name!r}"
+            )
         pos = end
     if pos != data_len and strict:
         raise SafetensorsError(
@@ -131,10 +144,13 @@ def _entry(path: Path, name: str, entry: object, base: int, data_len: int) -> Te
         raise SafetensorsError("header-corrupt", f"{bad} has a malformed shape or data_offsets")
     if offs[1] > data_len:
         raise SafetensorsError(
-            "truncated", f"{bad} ends at data byte {offs[1]:,} but the file holds {data_len:,} (truncated download?)"
+            "truncated",
+            f"{bad} ends at data byte {offs[1]:,} but the file holds {data_len:,} (truncated download?)",
         )
     if offs[1] - offs[0] != math.prod(shape) * DTYPE_BYTES[dtype]:
-        raise SafetensorsError("header-corrupt", f"{bad}: {offs[1] - offs[0]} bytes do not hold {dtype} {shape}")
+        raise SafetensorsError(
+            "header-corrupt", f"{bad}: {offs[1] - offs[0]} bytes do not hold {dtype} {shape}"
+        )
     return TensorInfo(name, dtype, tuple(shape), base + offs[0], base + offs[1], path)
 
 
@@ -145,7 +161,9 @@ def read_tensor(info: TensorInfo):
     dtype = getattr(torch, TORCH_NAMES[info.dtype])
     if not info.nbytes:
         return torch.empty(info.shape, dtype=dtype)
-    out = torch.empty(info.nbytes, dtype=torch.uint8)  # read straight into the tensor: no zero-fill, no 2nd copy
+    out = torch.empty(
+        info.nbytes, dtype=torch.uint8
+    )  # read straight into the tensor: no zero-fill, no 2nd copy
     with info.file.open("rb", buffering=0) as f:
         f.seek(info.start)
         view, got = memoryview(out.numpy()), 0
@@ -195,18 +213,22 @@ class ShardWriter:
 
     def _write_all(self, view: memoryview) -> None:
         while view:
-            view = view[self.f.write(view):]
+            view = view[self.f.write(view) :]
 
     def write(self, name: str, tensor) -> None:
         exp_name, dtype, shape, n = self.order[self.next]
         if isinstance(tensor, TensorInfo):
             if name != exp_name or tensor.shape != shape or tensor.dtype != dtype:
-                raise ValueError(f"expected {exp_name} {dtype} {shape}, got {name} {tensor.dtype} {tensor.shape}")
+                raise ValueError(
+                    f"expected {exp_name} {dtype} {shape}, got {name} {tensor.dtype} {tensor.shape}"
+                )
             self._copy_range(tensor)
             self.next += 1
             return
         if name != exp_name or tuple(tensor.shape) != shape or st_dtype(tensor.dtype) != dtype:
-            raise ValueError(f"expected {exp_name} {dtype} {shape}, got {name} {tensor.dtype} {tuple(tensor.shape)}")
+            raise ValueError(
+                f"expected {exp_name} {dtype} {shape}, got {name} {tensor.dtype} {tuple(tensor.shape)}"
+            )
         t = tensor.contiguous()
         if n:
             self._write_all(memoryview(t.view(-1).view(__import__("torch").uint8).numpy()))
@@ -232,7 +254,9 @@ class ShardWriter:
             while left:
                 got = src.readinto(buf[: min(left, len(buf))])
                 if not got:
-                    raise SafetensorsError("truncated", f"{info.file.name}: tensor {info.name!r} is cut short")
+                    raise SafetensorsError(
+                        "truncated", f"{info.file.name}: tensor {info.name!r} is cut short"
+                    )
                 self._write_all(buf[:got])
                 left -= got
 
@@ -246,4 +270,6 @@ class ShardWriter:
     def close(self) -> None:
         self.abort()
         if self.next != len(self.order):
-            raise ValueError(f"{self.path.name}: {len(self.order) - self.next} declared tensors were not written")
+            raise ValueError(
+                f"{self.path.name}: {len(self.order) - self.next} declared tensors were not written"
+            )

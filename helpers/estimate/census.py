@@ -32,8 +32,15 @@ from helpers.core.errors import WorkbookError
 from helpers.core.paths import CONFIGS_DIR
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "fp8": 1, "int8": 1, "int4": 0.5}
-DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32",
-                 "float8": "fp8", "float8_e4m3fn": "fp8"}
+DTYPE_ALIASES = {
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "half": "float16",
+    "fp32": "float32",
+    "float": "float32",
+    "float8": "fp8",
+    "float8_e4m3fn": "fp8",
+}
 COMPONENTS = ("vision", "embed_tokens", "attention", "experts", "router", "dense_mlp", "norms", "lm_head")
 QUANTISED = ("attention", "experts", "dense_mlp")
 HIGH_PRECISION = ("vision", "embed_tokens", "router", "norms", "lm_head")
@@ -48,7 +55,9 @@ def canonical_dtype(dtype: str) -> str:
         >>> canonical_dtype("bf16")
         'bfloat16'
     """
-    name = DTYPE_ALIASES.get(str(dtype).lower().replace("torch.", ""), str(dtype).lower().replace("torch.", ""))
+    name = DTYPE_ALIASES.get(
+        str(dtype).lower().replace("torch.", ""), str(dtype).lower().replace("torch.", "")
+    )
     if name not in DTYPE_BYTES:
         raise WorkbookError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPE_BYTES)}")
     return name
@@ -196,8 +205,13 @@ def family_census(dtypes: tuple[str, ...] = ("bfloat16", "float32", "fp8", "int4
     rows = []
     for path in sorted(CONFIGS_DIR.glob("Qwen3-VL-*.json"), key=lambda p: census(p).total_params):
         c = census(path)
-        row: dict[str, Any] = {"name": path.stem, "type": c.model_type, "tensors": c.n_tensors,
-                               "total_params": c.total_params, "active_params": c.active_params}
+        row: dict[str, Any] = {
+            "name": path.stem,
+            "type": c.model_type,
+            "tensors": c.n_tensors,
+            "total_params": c.total_params,
+            "active_params": c.active_params,
+        }
         for comp, n in c.components.items():
             row[f"{comp}_params"] = n
         for dt in dtypes:
@@ -231,7 +245,9 @@ def count_from_config(cfg: dict[str, Any]) -> int:
     patch = 3 * v["temporal_patch_size"] * P * P * Hv + Hv
     block = 4 * Hv + 3 * Hv * Hv + 3 * Hv + Hv * Hv + Hv + 2 * Hv * Iv + Iv + Hv
     merger_in = Hv * m2
-    merger = lambda norm: norm * 2 + merger_in * merger_in + merger_in + merger_in * v["out_hidden_size"] + v["out_hidden_size"]  # noqa: E731
+    merger = lambda norm: (
+        norm * 2 + merger_in * merger_in + merger_in + merger_in * v["out_hidden_size"] + v["out_hidden_size"]
+    )  # noqa: E731
     vision = patch + v["num_position_embeddings"] * Hv + v["depth"] * block + merger(Hv)
     vision += len(v.get("deepstack_visual_indexes", [])) * merger(merger_in)
     return text + lm_head + vision

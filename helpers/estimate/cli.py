@@ -15,15 +15,19 @@ from helpers.estimate.vision_tokens import parse_size
 
 def _table(est: MemoryEstimate, placement: dict[str, Any] | None) -> str:
     g = est.gib()
-    lines = [f"{est.model_type}  dtype={est.dtype}  context={est.context_tokens}  batch={est.batch}  "
-             f"sequence={est.sequence_tokens} tokens (visual {est.visual_tokens})",
-             f"  parameters      {est.total_params / 1e9:10.3f} B   active/token {est.active_params / 1e9:.3f} B"]
+    lines = [
+        f"{est.model_type}  dtype={est.dtype}  context={est.context_tokens}  batch={est.batch}  "
+        f"sequence={est.sequence_tokens} tokens (visual {est.visual_tokens})",
+        f"  parameters      {est.total_params / 1e9:10.3f} B   active/token {est.active_params / 1e9:.3f} B",
+    ]
     for k in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes", "peak_bytes"):
         lines.append(f"  {k[:-6]:<15} {g[k]:10.3f} GiB")
     if placement:
-        lines.append(f"  placement on {placement['hardware']}: " + ", ".join(
-            f"{d} {v / GIB:.2f} GiB" for d, v in placement["bytes_by_device"].items()) +
-            f"; per-token transfer {placement['transfer_bytes_per_token'] / GIB:.2f} GiB; fits={placement['fits']}")
+        lines.append(
+            f"  placement on {placement['hardware']}: "
+            + ", ".join(f"{d} {v / GIB:.2f} GiB" for d, v in placement["bytes_by_device"].items())
+            + f"; per-token transfer {placement['transfer_bytes_per_token'] / GIB:.2f} GiB; fits={placement['fits']}"
+        )
     return "\n".join(lines)
 
 
@@ -33,7 +37,9 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     p.add_argument("--dtype", default="bfloat16", help="bfloat16, float16, float32, fp8, int8, int4")
     p.add_argument("--context", type=int, default=4096, help="text tokens per sequence (prompt + answer)")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--image", action="append", default=[], metavar="WxH", help="an image per sequence (repeatable)")
+    p.add_argument(
+        "--image", action="append", default=[], metavar="WxH", help="an image per sequence (repeatable)"
+    )
     p.add_argument("--max-pixels", type=int, default=None)
     p.add_argument("--min-pixels", type=int, default=None)
     p.add_argument("--gpus", default=None, help="hardware, e.g. 2xA100-80GB (data/hardware.json)")
@@ -49,9 +55,20 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
         for name in ("max_pixels", "min_pixels"):
             v = getattr(args, name)
             if v is not None and not 1 <= v <= 10**9:
-                raise WorkbookError(f"--{name.replace('_', '-')} {v}: give a pixel count between 1 and 1,000,000,000")
-        est = estimate_peak_memory(args.model, args.dtype, args.context, args.batch, sizes, args.max_pixels,
-                                   args.min_pixels, args.device, args.attn)
+                raise WorkbookError(
+                    f"--{name.replace('_', '-')} {v}: give a pixel count between 1 and 1,000,000,000"
+                )
+        est = estimate_peak_memory(
+            args.model,
+            args.dtype,
+            args.context,
+            args.batch,
+            sizes,
+            args.max_pixels,
+            args.min_pixels,
+            args.device,
+            args.attn,
+        )
         placement = None
         if args.gpus:
             placement = plan_placement(args.model, args.gpus, est).summary()
@@ -65,6 +82,3 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     else:
         print(_table(est, placement))
     return 0
-
-
-

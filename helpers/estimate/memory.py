@@ -41,8 +41,12 @@ from helpers.estimate.census import Census, canonical_dtype, census
 from helpers.estimate.vision_tokens import vision_patches, visual_tokens
 
 GIB = 2**30
-CPU_BASELINE_BYTES = 1100 * 2**20  # assumption: RSS of python + torch + transformers + processor (about 1,054 MiB here)
-CUDA_OVERHEAD_BYTES = 1 * GIB  # CUDA context + cuBLAS workspace; matches data/hardware.json runtime_overhead_gib
+CPU_BASELINE_BYTES = (
+    1100 * 2**20
+)  # assumption: RSS of python + torch + transformers + processor (about 1,054 MiB here)
+CUDA_OVERHEAD_BYTES = (
+    1 * GIB
+)  # CUDA context + cuBLAS workspace; matches data/hardware.json runtime_overhead_gib
 SLACK_FRACTION = 0.05  # allocator fragmentation on KV + activations (an assumption)
 MAX_CONTEXT = 10_000_000
 
@@ -153,7 +157,9 @@ def load_transient_bytes(weights_bytes: int, shard_bytes: int | None = None) -> 
         >>> load_transient_bytes(100, shard_bytes=40)
         140
     """
-    shard = min(weights_bytes, DEFAULT_SHARD_BYTES) if shard_bytes is None else min(shard_bytes, weights_bytes)
+    shard = (
+        min(weights_bytes, DEFAULT_SHARD_BYTES) if shard_bytes is None else min(shard_bytes, weights_bytes)
+    )
     return weights_bytes + shard
 
 
@@ -188,8 +194,9 @@ def vision_activation_bytes(cfg: dict[str, Any], patches: list[int], b: int, att
     return keep + max(embed, pos, attn_t, mlp_t, merger)
 
 
-def decoder_activation_bytes(cfg: dict[str, Any], tokens: int, batch: int, b: int, attn: str = "sdpa",
-                             image_tokens: int = 0) -> int:
+def decoder_activation_bytes(
+    cfg: dict[str, Any], tokens: int, batch: int, b: int, attn: str = "sdpa", image_tokens: int = 0
+) -> int:
     """Largest live set of one decoder layer over batch x tokens, plus what persists across layers."""
     t, v = cfg["text_config"], cfg["vision_config"]
     H, nq, nkv = t["hidden_size"], t["num_attention_heads"], t["num_key_value_heads"]
@@ -239,7 +246,9 @@ def estimate_peak_memory(
     if device not in ("cuda", "cpu"):
         raise WorkbookError(f"device {device!r}: use 'cuda' or 'cpu'")
     if attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
-        raise WorkbookError(f"attn_implementation {attn_implementation!r}: use sdpa, eager or flash_attention_2")
+        raise WorkbookError(
+            f"attn_implementation {attn_implementation!r}: use sdpa, eager or flash_attention_2"
+        )
     cfg = config if isinstance(config, dict) else load_config_dict(config)
     c: Census = census(cfg)
     images = list(images or [])
@@ -258,7 +267,10 @@ def estimate_peak_memory(
     prefill = vis_act + dec_act if device == "cpu" else max(vis_act, dec_act)
     t = cfg["text_config"]
     hd = t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"]
-    decode = decoder_activation_bytes(cfg, 1, batch, b, "sdpa") + 2 * batch * seq * t["num_key_value_heads"] * hd * b
+    decode = (
+        decoder_activation_bytes(cfg, 1, batch, b, "sdpa")
+        + 2 * batch * seq * t["num_key_value_heads"] * hd * b
+    )
     if attn_implementation == "eager":
         decode += batch * t["num_attention_heads"] * seq * (4 + b)
     act = inputs + max(prefill, decode, prep)  # the processor's tensors stay alive through generate
@@ -270,10 +282,25 @@ def estimate_peak_memory(
         shard = shard_bytes if shard_bytes is not None else largest_shard_bytes(config)
         act = max(act, load_transient_bytes(weights, shard) - weights - kv)
     return MemoryEstimate(
-        model_type=c.model_type, dtype=dtype, context_tokens=context_tokens, batch=batch,
-        total_params=c.total_params, active_params=c.active_params, weights_bytes=weights,
-        kv_cache_bytes=kv, kv_bytes_per_token=per_tok, activation_bytes=act, prefill_activation_bytes=prefill,
-        decode_activation_bytes=decode, vision_activation_bytes=vis_act, overhead_bytes=overhead,
-        peak_bytes=weights + kv + act + overhead, visual_tokens=vis, sequence_tokens=seq, device=device,
-        attn_implementation=attn_implementation, input_bytes=inputs, preprocess_bytes=prep,
+        model_type=c.model_type,
+        dtype=dtype,
+        context_tokens=context_tokens,
+        batch=batch,
+        total_params=c.total_params,
+        active_params=c.active_params,
+        weights_bytes=weights,
+        kv_cache_bytes=kv,
+        kv_bytes_per_token=per_tok,
+        activation_bytes=act,
+        prefill_activation_bytes=prefill,
+        decode_activation_bytes=decode,
+        vision_activation_bytes=vis_act,
+        overhead_bytes=overhead,
+        peak_bytes=weights + kv + act + overhead,
+        visual_tokens=vis,
+        sequence_tokens=seq,
+        device=device,
+        attn_implementation=attn_implementation,
+        input_bytes=inputs,
+        preprocess_bytes=prep,
     )

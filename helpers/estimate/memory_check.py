@@ -62,19 +62,33 @@ print(json.dumps({"base": base, "storage": sum(storages.values()), "after_load":
 """
 
 
-def measure_job(folder: str, words: int, images: list[tuple[int, int]], new_tokens: int = 4) -> dict[str, Any]:
+def measure_job(
+    folder: str, words: int, images: list[tuple[int, int]], new_tokens: int = 4
+) -> dict[str, Any]:
     """Run the job in a fresh subprocess (its own peak counter) and return its raw measurements in bytes."""
     res = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(folder), str(words), json.dumps([list(s) for s in images]), str(new_tokens)],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(folder),
+            str(words),
+            json.dumps([list(s) for s in images]),
+            str(new_tokens),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     if res.returncode:
         raise RuntimeError(f"measuring {folder} failed: {res.stderr.strip().splitlines()[-1:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def compare_job(folder: str, words: int, images: list[tuple[int, int]], new_tokens: int = 4,
-                config: Any = None) -> dict[str, Any]:
+def compare_job(
+    folder: str, words: int, images: list[tuple[int, int]], new_tokens: int = 4, config: Any = None
+) -> dict[str, Any]:
     """Measured against predicted for one job: weights, job (inputs, KV, activations, transients), peak.
 
     `config` defaults to the checkpoint folder's own config.json.
@@ -83,17 +97,38 @@ def compare_job(folder: str, words: int, images: list[tuple[int, int]], new_toke
 
     m = measure_job(folder, words, images, new_tokens)
     context = m["prompt"] - sum(m["visual"]) + m["new"]
-    est = estimate_peak_memory(config if config is not None else folder, "bfloat16", context, 1,
-                               [tuple(s) for s in images], device="cpu", overhead_bytes=m["base"],
-                               shard_bytes=largest_shard_bytes(folder))  # the measured baseline, not a constant
+    est = estimate_peak_memory(
+        config if config is not None else folder,
+        "bfloat16",
+        context,
+        1,
+        [tuple(s) for s in images],
+        device="cpu",
+        overhead_bytes=m["base"],
+        shard_bytes=largest_shard_bytes(folder),
+    )  # the measured baseline, not a constant
     meas = {"weights": m["storage"], "job": m["peak"] - m["base"] - m["storage"], "peak": m["peak"]}
-    pred = {"weights": est.weights_bytes, "job": est.peak_bytes - est.weights_bytes - m["base"],
-            "peak": est.peak_bytes}
-    return {"visual": m["visual"], "visual_ok": m["visual"] == est.visual_tokens, "base": m["base"],
-            "prompt": m["prompt"], "load_rss": m["after_load"] - m["base"], "inputs": m["input_bytes"],
-            "pred_inputs": est.input_bytes,
-            # VmHWM is cumulative: the first phase that reached the final peak set it
-            "phase": "load" if m["peak_load"] == m["peak"] else "prepare" if m["peak_prepare"] == m["peak"]
-            else "generate",
-            "measured": meas, "predicted": pred,
-            "err": {k: (pred[k] - meas[k]) / meas[k] if meas[k] else None for k in meas}, "seconds": m["seconds"]}
+    pred = {
+        "weights": est.weights_bytes,
+        "job": est.peak_bytes - est.weights_bytes - m["base"],
+        "peak": est.peak_bytes,
+    }
+    return {
+        "visual": m["visual"],
+        "visual_ok": m["visual"] == est.visual_tokens,
+        "base": m["base"],
+        "prompt": m["prompt"],
+        "load_rss": m["after_load"] - m["base"],
+        "inputs": m["input_bytes"],
+        "pred_inputs": est.input_bytes,
+        # VmHWM is cumulative: the first phase that reached the final peak set it
+        "phase": "load"
+        if m["peak_load"] == m["peak"]
+        else "prepare"
+        if m["peak_prepare"] == m["peak"]
+        else "generate",
+        "measured": meas,
+        "predicted": pred,
+        "err": {k: (pred[k] - meas[k]) / meas[k] if meas[k] else None for k in meas},
+        "seconds": m["seconds"],
+    }

@@ -51,14 +51,19 @@ class Placement:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (no per-module map)."""
         return {
-            "hardware": self.hardware, "dtype": self.dtype, "bytes_by_device": self.bytes_by_device,
+            "hardware": self.hardware,
+            "dtype": self.dtype,
+            "bytes_by_device": self.bytes_by_device,
             "gpu_bytes": sum(v for k, v in self.bytes_by_device.items() if k not in ("cpu", "disk")),
-            "cpu_bytes": self.bytes_by_device.get("cpu", 0), "disk_bytes": self.bytes_by_device.get("disk", 0),
+            "cpu_bytes": self.bytes_by_device.get("cpu", 0),
+            "disk_bytes": self.bytes_by_device.get("disk", 0),
             "reserve_per_gpu_bytes": self.reserve_per_gpu_bytes,
             "transfer_bytes_per_token": self.transfer_bytes_per_token,
             "transfer_active_bytes_per_token": self.transfer_active_bytes_per_token,
             "seconds_per_token_transfer": round(self.seconds_per_token_transfer, 4),
-            "fits": self.fits, "modules_placed": len(self.device_map), "notes": self.notes,
+            "fits": self.fits,
+            "modules_placed": len(self.device_map),
+            "notes": self.notes,
         }
 
 
@@ -71,12 +76,17 @@ def _accelerate_dtypes(model: Any, dtype: str) -> tuple[Any, dict[str, Any]]:
     if dtype in plain:
         return plain[dtype], {}
     width = {"fp8": CustomDtype.FP8, "int8": torch.int8, "int4": CustomDtype.INT4}[dtype]
-    special = {n: torch.bfloat16 for n, p in model.named_parameters()
-               if component_of(n) not in QUANTISED or p.dim() < 2}
+    special = {
+        n: torch.bfloat16
+        for n, p in model.named_parameters()
+        if component_of(n) not in QUANTISED or p.dim() < 2
+    }
     return width, special
 
 
-def plan_placement(model: Any, gpus: str | Hardware, estimate: Any = None, dtype: str | None = None) -> Placement:
+def plan_placement(
+    model: Any, gpus: str | Hardware, estimate: Any = None, dtype: str | None = None
+) -> Placement:
     """Plan with accelerate for `gpus` (e.g. "2xA100-80GB"), reserving the job's KV + activations per GPU.
 
     Example:
@@ -95,29 +105,48 @@ def plan_placement(model: Any, gpus: str | Hardware, estimate: Any = None, dtype
     meta = meta_model(cfg)
     acc_dtype, special = _accelerate_dtypes(meta, dtype)
     # the hardware budget already leaves the runtime overhead out; on CUDA reserve only what the estimate adds to it
-    slack = estimate.overhead_bytes - (hw.runtime_overhead_bytes if estimate.device == "cuda" else estimate.overhead_bytes)
+    slack = estimate.overhead_bytes - (
+        hw.runtime_overhead_bytes if estimate.device == "cuda" else estimate.overhead_bytes
+    )
     reserve = int(estimate.kv_cache_bytes / hw.count + estimate.activation_bytes + max(slack, 0))
     budget = hw.max_memory(reserve_bytes=reserve)
     no_split = list(meta._no_split_modules or [])
-    with quiet_planner():  # "Device 0 is not available" (no GPU here) and the tie_weights hint are noise for a plan
+    with (
+        quiet_planner()
+    ):  # "Device 0 is not available" (no GPU here) and the tie_weights hint are noise for a plan
         if hw.count > 1:
-            budget = get_balanced_memory(meta, max_memory=budget, no_split_module_classes=no_split,
-                                         dtype=acc_dtype, special_dtypes=special or None)
-        device_map = infer_auto_device_map(meta, max_memory=budget, no_split_module_classes=no_split,
-                                           dtype=acc_dtype, special_dtypes=special or None)
+            budget = get_balanced_memory(
+                meta,
+                max_memory=budget,
+                no_split_module_classes=no_split,
+                dtype=acc_dtype,
+                special_dtypes=special or None,
+            )
+        device_map = infer_auto_device_map(
+            meta,
+            max_memory=budget,
+            no_split_module_classes=no_split,
+            dtype=acc_dtype,
+            special_dtypes=special or None,
+        )
     sizes = compute_module_sizes(meta, dtype=acc_dtype, special_dtypes=special or None)
     by_device = {str(k): int(v) for k, v in bytes_per_device(meta, device_map, sizes).items()}
     experts_off = 0
     for name, dev in device_map.items():
         if str(dev) in ("cpu", "disk"):
-            experts_off += sum(int(v) for n, v in sizes.items()
-                               if n.endswith("mlp.experts") and (n.startswith(name + ".") or n == name or not name))
+            experts_off += sum(
+                int(v)
+                for n, v in sizes.items()
+                if n.endswith("mlp.experts") and (n.startswith(name + ".") or n == name or not name)
+            )
     off = by_device.get("cpu", 0) + by_device.get("disk", 0)
     t = cfg["text_config"]
     share = t.get("num_experts_per_tok", 1) / t["num_experts"] if t.get("num_experts") else 1.0
     active_off = int(off - experts_off * (1 - share))
     gbps = hw.pcie_gbps * 1e9
-    seconds = by_device.get("cpu", 0) / gbps + by_device.get("disk", 0) / 2e9  # disk: ~2 GB/s NVMe, an assumption
+    seconds = (
+        by_device.get("cpu", 0) / gbps + by_device.get("disk", 0) / 2e9
+    )  # disk: ~2 GB/s NVMe, an assumption
     fits = off == 0
     notes = []
     if dtype in ("fp8", "int8", "int4"):
@@ -126,8 +155,18 @@ def plan_placement(model: Any, gpus: str | Hardware, estimate: Any = None, dtype
         notes.append("part of the model lands on disk: from_pretrained needs offload_folder= for the MoE")
     if not fits:
         notes.append(f"offloaded weights cross PCIe every token: {off / GIB:.1f} GiB/token")
-    return Placement(hw.name, dtype, {k: str(v) for k, v in device_map.items()}, by_device, reserve, off,
-                     active_off, seconds, fits, notes)
+    return Placement(
+        hw.name,
+        dtype,
+        {k: str(v) for k, v in device_map.items()},
+        by_device,
+        reserve,
+        off,
+        active_off,
+        seconds,
+        fits,
+        notes,
+    )
 
 
 @contextmanager
@@ -161,7 +200,9 @@ def module_sizes(model: Any) -> dict[str, int]:
     return dict(compute_module_sizes(model))
 
 
-def bytes_per_device(model: Any, device_map: dict[str, Any], sizes: dict[str, int] | None = None) -> dict[Any, int]:
+def bytes_per_device(
+    model: Any, device_map: dict[str, Any], sizes: dict[str, int] | None = None
+) -> dict[Any, int]:
     """Sum the bytes each device receives under a device map (ordered: GPUs, cpu, disk).
 
     `sizes` (module name -> bytes) defaults to `module_sizes(model)`; pass accelerate's sizes for another dtype.
@@ -171,7 +212,9 @@ def bytes_per_device(model: Any, device_map: dict[str, Any], sizes: dict[str, in
     for name, dev in device_map.items():
         key = device_key(dev)
         totals[key] = totals.get(key, 0) + sizes.get(name, 0)
-    order = sorted(totals, key=lambda d: (0, d) if isinstance(d, int) else (1, ["cpu", "disk", "meta"].index(d)))
+    order = sorted(
+        totals, key=lambda d: (0, d) if isinstance(d, int) else (1, ["cpu", "disk", "meta"].index(d))
+    )
     return {d: totals[d] for d in order}
 
 

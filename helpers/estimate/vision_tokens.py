@@ -77,14 +77,16 @@ def vision_patches(
     return (w // rules.patch_size) * (h // rules.patch_size)
 
 
-def visual_tokens(width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None) -> int:
+def visual_tokens(
+    width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None
+) -> int:
     """Tokens one image adds to the language model's sequence (what `<|image_pad|>` expands to).
 
     Example:
         >>> visual_tokens(320, 240)
         80
     """
-    return vision_patches(width, height, min_pixels, max_pixels) // default_rules().merge_size**2
+    return vision_patches(width, height, min_pixels, max_pixels) // default_rules().merge_size ** 2
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -62,9 +62,13 @@ class Backend:
 
     @property
     def label(self) -> str:
-        return self.name + (" (RANDOM weights: outputs are noise, not answers)" if self.random_weights else "")
+        return self.name + (
+            " (RANDOM weights: outputs are noise, not answers)" if self.random_weights else ""
+        )
 
-    def generate(self, images: list[Any], prompt: str, max_new_tokens: int = 64, **processor_kwargs: Any) -> GenerationResult:
+    def generate(
+        self, images: list[Any], prompt: str, max_new_tokens: int = 64, **processor_kwargs: Any
+    ) -> GenerationResult:
         raise NotImplementedError
 
     def generate_batch(
@@ -96,7 +100,9 @@ class LocalBackend(Backend):
             self._loaded = (model, processor)
         return self._loaded
 
-    def generate(self, images: list[Any], prompt: str, max_new_tokens: int = 64, **processor_kwargs: Any) -> GenerationResult:
+    def generate(
+        self, images: list[Any], prompt: str, max_new_tokens: int = 64, **processor_kwargs: Any
+    ) -> GenerationResult:
         return self._answers([(images, prompt)], max_new_tokens, **processor_kwargs)[0]
 
     def generate_batch(
@@ -105,11 +111,14 @@ class LocalBackend(Backend):
         """Padded batches of `batch_size` through one `generate` call each (left padding)."""
         out: list[GenerationResult] = []
         for start in range(0, len(requests), self.batch_size):
-            out += self._answers(requests[start : start + self.batch_size], max_new_tokens, **processor_kwargs)
+            out += self._answers(
+                requests[start : start + self.batch_size], max_new_tokens, **processor_kwargs
+            )
         return out
 
-    def _answers(self, requests: list[tuple[list[Any], str]], max_new_tokens: int,
-                 **processor_kwargs: Any) -> list[GenerationResult]:
+    def _answers(
+        self, requests: list[tuple[list[Any], str]], max_new_tokens: int, **processor_kwargs: Any
+    ) -> list[GenerationResult]:
         model, processor = self.model_and_processor
         loaded = [([_load_image(i) for i in imgs], prompt) for imgs, prompt in requests]
         return generate_answers(model, processor, loaded, max_new_tokens, **processor_kwargs)
@@ -130,7 +139,9 @@ def image_data_url(image: Any) -> str:
 
 def openai_messages(images: list[Any], prompt: str) -> list[dict[str, Any]]:
     """One user message: an ``image_url`` part per image (data URL), then the text."""
-    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_data_url(i)}} for i in images]
+    parts: list[dict[str, Any]] = [
+        {"type": "image_url", "image_url": {"url": image_data_url(i)}} for i in images
+    ]
     parts.append({"type": "text", "text": prompt})
     return [{"role": "user", "content": parts}]
 
@@ -144,8 +155,16 @@ class HttpBackend(Backend):
     visual-token count reported here is what the server's processor will produce.
     """
 
-    def __init__(self, base_url: str, served_model: str | None = None, timeout_s: float = 120.0,
-                 retries: int = 2, backoff_s: float = 0.5, concurrency: int = 4, random_weights: bool = False):
+    def __init__(
+        self,
+        base_url: str,
+        served_model: str | None = None,
+        timeout_s: float = 120.0,
+        retries: int = 2,
+        backoff_s: float = 0.5,
+        concurrency: int = 4,
+        random_weights: bool = False,
+    ):
         root = base_url.rstrip("/")
         self.base_url = root if root.endswith("/v1") else root + "/v1"
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
@@ -159,7 +178,9 @@ class HttpBackend(Backend):
         data = json.dumps(payload).encode() if payload is not None else None
         last = ""
         for attempt in range(self.retries + 1):
-            req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                url, data=data, method=method, headers={"Content-Type": "application/json"}
+            )
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                     return json.loads(resp.read().decode("utf-8"))
@@ -191,21 +212,29 @@ class HttpBackend(Backend):
                 "(for `transformers serve PATH` it is PATH)"
             ) from None
 
-    def generate(self, images: list[Any], prompt: str, max_new_tokens: int = 64, **processor_kwargs: Any) -> GenerationResult:
+    def generate(
+        self, images: list[Any], prompt: str, max_new_tokens: int = 64, **processor_kwargs: Any
+    ) -> GenerationResult:
         from helpers.estimate.vision_tokens import visual_tokens
         from helpers.infer.inputs import fit_to_budget
 
         lo, hi = processor_kwargs.get("min_pixels"), processor_kwargs.get("max_pixels")
         sized = [fit_to_budget(_load_image(i), min_pixels=lo, max_pixels=hi) for i in images]
-        payload = {"model": self.served_model, "messages": openai_messages(sized, prompt),
-                   "max_tokens": max_new_tokens, "temperature": 0.0}
+        payload = {
+            "model": self.served_model,
+            "messages": openai_messages(sized, prompt),
+            "max_tokens": max_new_tokens,
+            "temperature": 0.0,
+        }
         start = time.perf_counter()
         answer = self._request("POST", "/chat/completions", payload)
         seconds = time.perf_counter() - start
         try:
             text = answer["choices"][0]["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
-            raise BackendError(f"{self.base_url} sent an answer without choices[0].message.content: {str(answer)[:200]}") from None
+            raise BackendError(
+                f"{self.base_url} sent an answer without choices[0].message.content: {str(answer)[:200]}"
+            ) from None
         usage = answer.get("usage") or {}
         return GenerationResult(
             text=text,
@@ -220,7 +249,10 @@ class HttpBackend(Backend):
     ) -> list[GenerationResult]:
         """Concurrent requests (`concurrency` at a time): servers batch them on their side."""
         with ThreadPoolExecutor(max_workers=max(1, self.batch_size)) as pool:
-            futures = [pool.submit(self.generate, imgs, p, max_new_tokens, **processor_kwargs) for imgs, p in requests]
+            futures = [
+                pool.submit(self.generate, imgs, p, max_new_tokens, **processor_kwargs)
+                for imgs, p in requests
+            ]
             return [f.result() for f in futures]
 
 

@@ -14,9 +14,12 @@ from helpers.infer.backends import is_http, make_backend
 def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     """`qwen3vl infer`: answer one prompt about one or more images, locally or via HTTP."""
     parser = argparse.ArgumentParser(prog=prog, description="Ask Qwen3-VL about images.")
-    parser.add_argument("--model", default=None,
-                        help="tiny, a Hub id, a local folder, or http(s)://host:port of an OpenAI-compatible server "
-                             "(default: $QWEN3VL_MODEL or tiny)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="tiny, a Hub id, a local folder, or http(s)://host:port of an OpenAI-compatible server "
+        "(default: $QWEN3VL_MODEL or tiny)",
+    )
     parser.add_argument("--image", action="append", required=True, help="an image file; repeat for several")
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -24,7 +27,9 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     parser.add_argument("--min-pixels", type=int, default=None, help="per-image pixel budget (lower)")
     parser.add_argument("--served-model", default=None, help="the model's name on the server (HTTP only)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (HTTP only)")
-    parser.add_argument("--json", action="store_true", help="print answer, tokens and seconds as one JSON object")
+    parser.add_argument(
+        "--json", action="store_true", help="print answer, tokens and seconds as one JSON object"
+    )
     args = parser.parse_args(argv)
     try:
         missing = [p for p in args.image if not Path(p).is_file()]
@@ -39,13 +44,22 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     except WorkbookError as err:
         return cli_exit(err)
     if args.json:
-        print(json.dumps({"answer": result.text, "prompt_tokens": result.prompt_tokens,
-                          "visual_tokens": result.visual_tokens, "new_tokens": result.new_tokens,
-                          "seconds": round(result.seconds, 3), "model": backend.name,
-                          "random_weights": backend.random_weights}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "answer": result.text,
+                    "prompt_tokens": result.prompt_tokens,
+                    "visual_tokens": result.visual_tokens,
+                    "new_tokens": result.new_tokens,
+                    "seconds": round(result.seconds, 3),
+                    "model": backend.name,
+                    "random_weights": backend.random_weights,
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         if backend.random_weights:
             print("note: RANDOM-weight model: the answer below is noise, not an answer", file=sys.stderr)
         print(result.text)
     return 0
-

@@ -33,9 +33,15 @@ class GenerationResult:
     seconds: float = 0.0
 
 
-def generate_answers(model: Any, processor: Any, requests: list[tuple[list[Any], str]], max_new_tokens: int = 16,
-                     min_pixels: int | None = None, max_pixels: int | None = None,
-                     **processor_kwargs: Any) -> list[GenerationResult]:
+def generate_answers(
+    model: Any,
+    processor: Any,
+    requests: list[tuple[list[Any], str]],
+    max_new_tokens: int = 16,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    **processor_kwargs: Any,
+) -> list[GenerationResult]:
     """Greedy generation for (images, prompt) requests through one `generate` call; decoded text and costs each.
 
     Several requests go as one left-padded batch: each row's prompt tokens come from its attention mask,
@@ -49,7 +55,9 @@ def generate_answers(model: Any, processor: Any, requests: list[tuple[list[Any],
     batched = len(requests) > 1
     if batched:
         processor.tokenizer.padding_side = "left"
-        inputs = _apply_template(processor, [chat_messages(imgs, p) for imgs, p in requests], {"padding": True, **kwargs})
+        inputs = _apply_template(
+            processor, [chat_messages(imgs, p) for imgs, p in requests], {"padding": True, **kwargs}
+        )
     else:
         inputs = _apply_template(processor, chat_messages(*requests[0]), kwargs)
     inputs = inputs.to(model.device)
@@ -63,19 +71,26 @@ def generate_answers(model: Any, processor: Any, requests: list[tuple[list[Any],
     results, cursor = [], 0
     for row, (imgs, _prompt) in enumerate(requests):
         new = out[row, width:]
-        results.append(GenerationResult(
-            text=processor.decode(new, skip_special_tokens=True),
-            prompt_tokens=int(inputs["attention_mask"][row].sum()) if batched else int(width),
-            visual_tokens=per_image[cursor : cursor + len(imgs)],
-            new_tokens=int((new != pad).sum()) if pad is not None else int(new.numel()),
-            seconds=seconds / len(requests),
-        ))
+        results.append(
+            GenerationResult(
+                text=processor.decode(new, skip_special_tokens=True),
+                prompt_tokens=int(inputs["attention_mask"][row].sum()) if batched else int(width),
+                visual_tokens=per_image[cursor : cursor + len(imgs)],
+                new_tokens=int((new != pad).sum()) if pad is not None else int(new.numel()),
+                seconds=seconds / len(requests),
+            )
+        )
         cursor += len(imgs)
     return results
 
 
 def generate_answer(
-    model: Any, processor: Any, images: list[Any], prompt: str, max_new_tokens: int = 16, **processor_kwargs: Any
+    model: Any,
+    processor: Any,
+    images: list[Any],
+    prompt: str,
+    max_new_tokens: int = 16,
+    **processor_kwargs: Any,
 ) -> GenerationResult:
     """Greedy generation for one request; returns the decoded new text and its costs."""
     return generate_answers(model, processor, [(images, prompt)], max_new_tokens, **processor_kwargs)[0]

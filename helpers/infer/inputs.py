@@ -89,8 +89,9 @@ def fit_to_budget(image: Any, min_pixels: int | None = None, max_pixels: int | N
     return image if (w, h) == image.size else image.resize((w, h))
 
 
-def visual_tokens_for(sizes: list[tuple[int, int]], min_pixels: int | None = None,
-                      max_pixels: int | None = None) -> list[int]:
+def visual_tokens_for(
+    sizes: list[tuple[int, int]], min_pixels: int | None = None, max_pixels: int | None = None
+) -> list[int]:
     """Visual tokens per image size under a budget (equals the processor's count)."""
     return [visual_tokens(w, h, min_pixels, max_pixels) for w, h in sizes]
 
@@ -117,9 +118,12 @@ class RequestBudget:
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per image, for a table."""
-        return [{"image": n, "size": f"{w}x{h}", "resized": f"{rw}x{rh}", "visual_tokens": t}
-                for n, ((w, h), (rw, rh), t) in enumerate(zip(self.image_sizes, self.resized, self.visual_tokens,
-                                                             strict=True))]
+        return [
+            {"image": n, "size": f"{w}x{h}", "resized": f"{rw}x{rh}", "visual_tokens": t}
+            for n, ((w, h), (rw, rh), t) in enumerate(
+                zip(self.image_sizes, self.resized, self.visual_tokens, strict=True)
+            )
+        ]
 
 
 def text_tokens(tokenizer: Any, n_images: int, prompt: str) -> int:
@@ -127,14 +131,24 @@ def text_tokens(tokenizer: Any, n_images: int, prompt: str) -> int:
     ``<|vision_start|><|image_pad|><|vision_end|>`` counts 2 here; the pad becomes the visual tokens)."""
     from helpers.core.chat import chat_messages
 
-    text = tokenizer.apply_chat_template(chat_messages([None] * n_images, prompt), tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        chat_messages([None] * n_images, prompt), tokenize=False, add_generation_prompt=True
+    )
     return len(tokenizer.encode(text, add_special_tokens=False)) - n_images
 
 
-def request_budget(tokenizer: Any, image_sizes: list[tuple[int, int]], prompt: str, max_new_tokens: int = 64,
-                   min_pixels: int | None = None, max_pixels: int | None = None, config: Any = None,
-                   dtype: str = "bfloat16", max_tokens: int | None = None, device: str = "cuda") -> RequestBudget:
+def request_budget(
+    tokenizer: Any,
+    image_sizes: list[tuple[int, int]],
+    prompt: str,
+    max_new_tokens: int = 64,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    config: Any = None,
+    dtype: str = "bfloat16",
+    max_tokens: int | None = None,
+    device: str = "cuda",
+) -> RequestBudget:
     """Tokens (and, with `config`, memory) of one request, before running it.
 
     `config` is anything helpers.estimate.memory accepts (a config path, "tiny", a dict). With `max_tokens`,
@@ -142,14 +156,21 @@ def request_budget(tokenizer: Any, image_sizes: list[tuple[int, int]], prompt: s
     """
     resized = [resized_size(w, h, min_pixels, max_pixels) for w, h in image_sizes]
     vis = visual_tokens_for(image_sizes, min_pixels, max_pixels)
-    budget = RequestBudget(list(image_sizes), resized, vis, text_tokens(tokenizer, len(image_sizes), prompt),
-                           max_new_tokens)
+    budget = RequestBudget(
+        list(image_sizes), resized, vis, text_tokens(tokenizer, len(image_sizes), prompt), max_new_tokens
+    )
     if config is not None:
         from helpers.estimate.memory import estimate_peak_memory
 
-        budget.memory = estimate_peak_memory(config, dtype=dtype, context_tokens=budget.text_tokens + max_new_tokens,
-                                             images=list(image_sizes), min_pixels=min_pixels, max_pixels=max_pixels,
-                                             device=device)
+        budget.memory = estimate_peak_memory(
+            config,
+            dtype=dtype,
+            context_tokens=budget.text_tokens + max_new_tokens,
+            images=list(image_sizes),
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            device=device,
+        )
     if max_tokens is not None and budget.total_tokens > max_tokens:
         raise BudgetError(
             f"the request needs {budget.total_tokens:,} tokens ({sum(vis):,} visual) but the budget is {max_tokens:,}: "
@@ -205,12 +226,10 @@ def _cut_ids(tokenizer: Any, ids: list[int], piece: str, max_tokens: int) -> lis
             end -= 1
         chunk = tokenizer.decode(ids[start:end])
         if not piece[consumed:].startswith(chunk):  # a single token that is part of a character
-            chunk = piece[consumed:consumed + 1]
+            chunk = piece[consumed : consumed + 1]
         out.append(chunk)
         consumed += len(chunk)
         start = end
     if consumed < len(piece):
         out[-1] += piece[consumed:]
     return out
-
-

@@ -72,8 +72,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def transformers_serve(model_path: str | Path, port: int | None = None, wait_s: float = 120.0,
-                       log_path: Path | None = None) -> Iterator[Server]:
+def transformers_serve(
+    model_path: str | Path, port: int | None = None, wait_s: float = 120.0, log_path: Path | None = None
+) -> Iterator[Server]:
     """Run ``transformers serve MODEL_PATH`` on 127.0.0.1 (CPU, offline) for the ``with`` block.
 
     Waits at most `wait_s` for /health; always stops the server (its whole process group) on exit.
@@ -81,8 +82,21 @@ def transformers_serve(model_path: str | Path, port: int | None = None, wait_s: 
     port = port or free_port()
     model = str(Path(model_path).resolve())
     exe = Path(sys.executable).with_name("transformers")
-    cmd = [str(exe), "serve", model, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
-           "--format", "quiet", "--log-level", "warning"]
+    cmd = [
+        str(exe),
+        "serve",
+        model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--format",
+        "quiet",
+        "--log-level",
+        "warning",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"transformers-serve-{port}.log"
     with open(log_path, "wb") as log:
@@ -92,7 +106,11 @@ def transformers_serve(model_path: str | Path, port: int | None = None, wait_s: 
         deadline = time.monotonic() + wait_s
         while not _healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
-                why = "exited" if process.poll() is not None else f"did not answer /health within {wait_s:.0f} s"
+                why = (
+                    "exited"
+                    if process.poll() is not None
+                    else f"did not answer /health within {wait_s:.0f} s"
+                )
                 tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
                 raise ServeError(f"`transformers serve` {why}; last log lines: {' | '.join(tail)}")
             time.sleep(0.5)

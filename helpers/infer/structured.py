@@ -58,7 +58,9 @@ def json_prompt(fields: dict[str, str], types: dict[str, str] | None = None, pre
         Example: {"total": ...}
     """
     types = types or {}
-    lines = [preamble or "Answer using the image(s). Reply with one JSON object and nothing else, with these keys:"]
+    lines = [
+        preamble or "Answer using the image(s). Reply with one JSON object and nothing else, with these keys:"
+    ]
     for key, question in fields.items():
         lines.append(f'"{key}" ({types.get(key, "string")}): {question}')
     lines.append("Example: {" + ", ".join(f'"{k}": ...' for k in fields) + "}")
@@ -71,7 +73,9 @@ def _candidates(text: str) -> list[str]:
     return [*blocks, text]
 
 
-def parse_json_answer(text: str, required: list[str] | None = None, types: dict[str, str] | None = None) -> ParseResult:
+def parse_json_answer(
+    text: str, required: list[str] | None = None, types: dict[str, str] | None = None
+) -> ParseResult:
     """Find and parse the first JSON object in `text`; tolerate code fences, text before and after.
 
     With `required`, missing keys are listed in `problems` (the value is still returned, ok stays True);
@@ -95,7 +99,9 @@ def parse_json_answer(text: str, required: list[str] | None = None, types: dict[
                 first_error = first_error or _describe(err)
                 continue
             if not isinstance(value, dict):
-                first_error = first_error or f"the JSON is a {type(value).__name__}, expected an object with keys"
+                first_error = (
+                    first_error or f"the JSON is a {type(value).__name__}, expected an object with keys"
+                )
                 continue
             return ParseResult(True, value, problems=_schema_problems(value, required, types))
     if first_error:
@@ -111,10 +117,16 @@ def _describe(err: json.JSONDecodeError) -> str:
     return where
 
 
-def _schema_problems(value: dict[str, Any], required: list[str] | None, types: dict[str, str] | None) -> list[str]:
+def _schema_problems(
+    value: dict[str, Any], required: list[str] | None, types: dict[str, str] | None
+) -> list[str]:
     problems = [f"missing key {k!r}" for k in (required or []) if k not in value]
     for key, kind in (types or {}).items():
         expected = FIELD_TYPES.get(kind)
-        if key in value and expected and (not isinstance(value[key], expected) or isinstance(value[key], bool)):
+        if (
+            key in value
+            and expected
+            and (not isinstance(value[key], expected) or isinstance(value[key], bool))
+        ):
             problems.append(f"key {key!r} should be {kind}, got {type(value[key]).__name__}")
     return problems

@@ -91,10 +91,15 @@ class CheckpointAnatomy:
         for shard in self.shards:
             items = [t for t in self.tensors if t.shard == shard]
             groups = list(dict.fromkeys(t.group for t in items))
-            rows.append({
-                "shard": shard, "tensors": len(items), "bytes": sum(t.nbytes for t in items),
-                "dtypes": dict(Counter(t.dtype for t in items)), "groups": _compact(groups),
-            })
+            rows.append(
+                {
+                    "shard": shard,
+                    "tensors": len(items),
+                    "bytes": sum(t.nbytes for t in items),
+                    "dtypes": dict(Counter(t.dtype for t in items)),
+                    "groups": _compact(groups),
+                }
+            )
         return rows
 
     def expert_fraction(self) -> float:
@@ -106,7 +111,9 @@ class CheckpointAnatomy:
         lines = [f"{'shard':<36} {'tensors':>7} {'GiB':>8}  dtypes          holds"]
         for r in self.shard_rows():
             dtypes = ",".join(f"{k}×{v}" for k, v in r["dtypes"].items())
-            lines.append(f"{r['shard']:<36} {r['tensors']:>7} {r['bytes'] / GIB:>8.3f}  {dtypes:<15} {r['groups']}")
+            lines.append(
+                f"{r['shard']:<36} {r['tensors']:>7} {r['bytes'] / GIB:>8.3f}  {dtypes:<15} {r['groups']}"
+            )
         lines.append(f"{'total':<36} {self.n_tensors:>7} {self.total_bytes / GIB:>8.3f}")
         return "\n".join(lines)
 
@@ -118,7 +125,9 @@ class CheckpointAnatomy:
         colours = ["#8172b3", "#55a868", "#4c72b0", "#dd8452", "#c44e52"]
         per: dict[str, Counter] = defaultdict(Counter)
         for t in self.tensors:
-            kind = ("experts" if t.is_expert else "attention/norms") if t.group.startswith("layer") else t.group
+            kind = (
+                ("experts" if t.is_expert else "attention/norms") if t.group.startswith("layer") else t.group
+            )
             per[t.shard][kind if kind in kinds else "attention/norms"] += t.nbytes
         shards = self.shards
         fig = Figure(figsize=(8, 3.2), layout="constrained")
@@ -131,7 +140,9 @@ class CheckpointAnatomy:
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
         ax.set_ylabel("GiB")
         ax.set_xlabel("shard")
-        ax.set_title(title or f"{Path(self.source).name}: {self.n_tensors} tensors, {self.total_bytes / GIB:.2f} GiB")
+        ax.set_title(
+            title or f"{Path(self.source).name}: {self.n_tensors} tensors, {self.total_bytes / GIB:.2f} GiB"
+        )
         ax.legend(fontsize=8)
         return fig
 
@@ -178,7 +189,9 @@ def read_anatomy(folder: str | Path) -> CheckpointAnatomy:
     elif (folder / "model.safetensors").is_file():
         weight_map, files = None, ["model.safetensors"]
     else:
-        raise AnatomyError(f"{folder}: no model.safetensors.index.json or model.safetensors; point at a checkpoint folder")
+        raise AnatomyError(
+            f"{folder}: no model.safetensors.index.json or model.safetensors; point at a checkpoint folder"
+        )
     tensors = []
     for name in files:
         path = folder / name
@@ -192,13 +205,16 @@ def read_anatomy(folder: str | Path) -> CheckpointAnatomy:
                     nbytes = DTYPE_BYTES.get(dtype, 0) * math.prod(shape)
                     tensors.append(TensorEntry(key, shape, dtype, nbytes, name))
         except Exception as err:  # safetensors raises its own error types for truncated or bad headers
-            raise AnatomyError(f"{path.name}: unreadable safetensors header ({err}); the file is damaged, "
-                               "re-download it") from None
+            raise AnatomyError(
+                f"{path.name}: unreadable safetensors header ({err}); the file is damaged, re-download it"
+            ) from None
     if weight_map is not None:
         stray = [t.name for t in tensors if weight_map.get(t.name) != t.shard]
         if stray:
-            raise AnatomyError(f"{folder}: {len(stray)} tensors sit in a different shard than the index says "
-                               f"(e.g. {stray[0]}); re-download the index and shards together")
+            raise AnatomyError(
+                f"{folder}: {len(stray)} tensors sit in a different shard than the index says "
+                f"(e.g. {stray[0]}); re-download the index and shards together"
+            )
     return CheckpointAnatomy(str(folder), tensors)
 
 
@@ -219,8 +235,12 @@ def release_transposed_keys(model: Any) -> list[str]:
     return patterns
 
 
-def release_anatomy(config: str | Path | dict[str, Any], dtype: str = "bfloat16", max_shard_size: str = "5GB",
-                    model: Any = None) -> CheckpointAnatomy:
+def release_anatomy(
+    config: str | Path | dict[str, Any],
+    dtype: str = "bfloat16",
+    max_shard_size: str = "5GB",
+    model: Any = None,
+) -> CheckpointAnatomy:
     """The checkpoint a release of this config holds: names, release-layout shapes, bytes, shards (derived).
 
     Shards are cut as `save_pretrained(max_shard_size=…)` would (huggingface_hub's splitter); the
@@ -257,6 +277,8 @@ def checkpoint_folder(source: str) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(source, local_files_only=True, allow_patterns=["*.json", "*.safetensors"]))
+        return Path(
+            snapshot_download(source, local_files_only=True, allow_patterns=["*.json", "*.safetensors"])
+        )
     except Exception:
         raise AnatomyError(f"{source!r} is not downloaded here; run `hf download {source}` first") from None

@@ -77,5 +77,3 @@ def check_relabelled_moe(moe_checkpoint: str) -> dict[str, Any]:
         model, info = AutoModelForImageTextToText.from_pretrained(folder, output_loading_info=True)
         report = LoadingReport.from_info(info)
     return {"class": type(model).__name__, "report": report}
-
-

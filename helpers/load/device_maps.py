@@ -55,9 +55,14 @@ def largest_no_split_layer(model: Any) -> tuple[str, int]:
     return best
 
 
-def check_request(model: Any, device_map: Any = None, max_memory: dict[Any, Any] | None = None,
-                  offload_folder: str | Path | None = None, gpu_count: int | None = None,
-                  disk_bytes_needed: int | None = None) -> None:
+def check_request(
+    model: Any,
+    device_map: Any = None,
+    max_memory: dict[Any, Any] | None = None,
+    offload_folder: str | Path | None = None,
+    gpu_count: int | None = None,
+    disk_bytes_needed: int | None = None,
+) -> None:
     """Raise `DeviceMapError` (one line, what to change) for a request that cannot work; write nothing.
 
     `gpu_count` is the number of GPUs of the machine the request is for (default: this machine's).
@@ -73,20 +78,26 @@ def check_request(model: Any, device_map: Any = None, max_memory: dict[Any, Any]
     if isinstance(device_map, str) and device_map not in STRATEGIES:
         key = device_key(device_map)
         if not (key in ("cpu", "meta") or isinstance(key, int)):
-            raise DeviceMapError(f"device_map={device_map!r} is neither a strategy ({', '.join(STRATEGIES)}) "
-                                 "nor a device; use one of those, 'cpu', 'cuda:N' or a dict")
+            raise DeviceMapError(
+                f"device_map={device_map!r} is neither a strategy ({', '.join(STRATEGIES)}) "
+                "nor a device; use one of those, 'cpu', 'cuda:N' or a dict"
+            )
         device_map = {"": key}
     named: list[Any] = []
     if isinstance(device_map, dict):
         named += [device_key(v) for v in device_map.values()]
         for v in named:
             if not (isinstance(v, int) or v in ("cpu", "disk", "meta")):
-                raise DeviceMapError(f"device_map value {v!r} is not a device; use an int / 'cuda:N', 'cpu' or 'disk'")
+                raise DeviceMapError(
+                    f"device_map value {v!r} is not a device; use an int / 'cuda:N', 'cpu' or 'disk'"
+                )
     budgets = {device_key(k): to_bytes(v) for k, v in (max_memory or {}).items()}
     for dev in [*named, *budgets]:
         if isinstance(dev, int) and not 0 <= dev < n_gpu:
-            raise DeviceMapError(f"device_map/max_memory names GPU {dev} but this machine has {gpus_text}; "
-                                 "remove it or use 'cpu'")
+            raise DeviceMapError(
+                f"device_map/max_memory names GPU {dev} but this machine has {gpus_text}; "
+                "remove it or use 'cpu'"
+            )
         if isinstance(dev, str) and dev not in ("cpu", "disk", "meta"):
             raise DeviceMapError(f"max_memory key {dev!r} is not a device; use GPU ints, 'cpu' or 'disk'")
     if budgets:
@@ -95,11 +106,14 @@ def check_request(model: Any, device_map: Any = None, max_memory: dict[Any, Any]
         if "cpu" not in compute:
             import psutil
 
-            compute["cpu"] = psutil.virtual_memory().available  # what accelerate assumes when cpu is not given
+            compute["cpu"] = (
+                psutil.virtual_memory().available
+            )  # what accelerate assumes when cpu is not given
         if compute and max(compute.values()) < layer_bytes:
             raise DeviceMapError(
                 f"max_memory {_fmt_budgets(budgets)} cannot hold one {type(model.get_submodule(layer)).__name__} "
-                f"({layer_bytes / GIB:.3f} GiB) on any device; give at least one device ≥ {layer_bytes / GIB:.3f} GiB")
+                f"({layer_bytes / GIB:.3f} GiB) on any device; give at least one device ≥ {layer_bytes / GIB:.3f} GiB"
+            )
     if offload_folder is not None:
         check_offload_folder(offload_folder, disk_bytes_needed or 0)
 
@@ -115,14 +129,20 @@ def check_offload_folder(folder: str | Path, bytes_needed: int) -> None:
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise DeviceMapError(f"offload_folder={str(folder)!r}: {probe} is a file, not a folder; choose a folder")
+        raise DeviceMapError(
+            f"offload_folder={str(folder)!r}: {probe} is a file, not a folder; choose a folder"
+        )
     if not (os.access(probe, os.W_OK | os.X_OK) and _can_create_in(probe)):
-        raise DeviceMapError(f"offload_folder={str(folder)!r} is not writable ({probe} is read-only for this user); "
-                             "choose a folder on a writable disk")
+        raise DeviceMapError(
+            f"offload_folder={str(folder)!r} is not writable ({probe} is read-only for this user); "
+            "choose a folder on a writable disk"
+        )
     free = shutil.disk_usage(probe).free
     if free < bytes_needed:
-        raise DeviceMapError(f"offload_folder={str(folder)!r}: its disk has {free / GIB:.2f} GiB free but the "
-                             f"offloaded weights need {bytes_needed / GIB:.2f} GiB; free space or choose another disk")
+        raise DeviceMapError(
+            f"offload_folder={str(folder)!r}: its disk has {free / GIB:.2f} GiB free but the "
+            f"offloaded weights need {bytes_needed / GIB:.2f} GiB; free space or choose another disk"
+        )
 
 
 def _can_create_in(folder: Path) -> bool:
@@ -150,8 +170,12 @@ class DevicePlan:
         return f"{self.hardware:<16} {self.strategy:<15} {parts}"
 
 
-def plan_device_map(model: Any, device_map: str | dict[str, Any] = "auto", max_memory: dict[Any, Any] | None = None,
-                    gpu_count: int | None = None) -> dict[str, Any]:
+def plan_device_map(
+    model: Any,
+    device_map: str | dict[str, Any] = "auto",
+    max_memory: dict[Any, Any] | None = None,
+    gpu_count: int | None = None,
+) -> dict[str, Any]:
     """What `from_pretrained(device_map=…, max_memory=…)` would place where, computed on the meta model.
 
     Uses Transformers' own `_get_device_map`; a dict is checked and returned as given.
@@ -166,8 +190,9 @@ def plan_device_map(model: Any, device_map: str | dict[str, Any] = "auto", max_m
         return dict(_get_device_map(model, device_map, budgets, None))
 
 
-def plan_for_hardware(model: Any, hw: Hardware, strategy: str | dict[str, Any] = "auto",
-                      reserve_bytes: int = 0) -> DevicePlan:
+def plan_for_hardware(
+    model: Any, hw: Hardware, strategy: str | dict[str, Any] = "auto", reserve_bytes: int = 0
+) -> DevicePlan:
     """Plan for a profile of data/hardware.json (its usable GPU memory, 80% of its RAM for 'cpu')."""
     budgets = hw.max_memory(reserve_bytes)
     dm = plan_device_map(model, strategy, budgets, gpu_count=hw.count)
@@ -180,7 +205,9 @@ def expand_to_blocks(model: Any, device_map: dict[str, Any]) -> list[tuple[str, 
     sizes = module_sizes(model)
     blocks = []
     classes = set(getattr(model, "_no_split_modules", None) or [])
-    text_layers = [n for n, m in model.named_modules() if type(m).__name__ in classes and ".visual." not in f".{n}."]
+    text_layers = [
+        n for n, m in model.named_modules() if type(m).__name__ in classes and ".visual." not in f".{n}."
+    ]
     visual = [n for n, _ in model.named_children()]  # top level: model, lm_head
     inner = model.get_submodule("model")
     candidates = [f"model.{n}" for n, _ in inner.named_children() if n != "language_model"]
@@ -221,8 +248,11 @@ def device_map_figure(model: Any, plans: dict[str, dict[str, Any]], title: str =
     for row, dm in enumerate(plans.values()):
         x = 0.0
         for _name, nbytes, dev in expand_to_blocks(model, dm):
-            colour = (_GPU_COLOURS[dev % len(_GPU_COLOURS)] if isinstance(dev, int)
-                      else _DEVICE_COLOURS.get(str(dev), "#444444"))
+            colour = (
+                _GPU_COLOURS[dev % len(_GPU_COLOURS)]
+                if isinstance(dev, int)
+                else _DEVICE_COLOURS.get(str(dev), "#444444")
+            )
             seen[device_label(dev)] = colour
             w = nbytes / GIB
             ax.barh(row, w, left=x, color=colour, edgecolor="white", linewidth=0.4)
@@ -231,6 +261,10 @@ def device_map_figure(model: Any, plans: dict[str, dict[str, Any]], title: str =
     ax.invert_yaxis()
     ax.set_xlabel("GiB, blocks in model order (vision, embeddings, layers 0…N, norm, lm_head)")
     ax.set_title(title)
-    ax.legend(handles=[Patch(color=c, label=n) for n, c in seen.items()], fontsize=8, loc="upper left",
-              bbox_to_anchor=(1.0, 1.0))
+    ax.legend(
+        handles=[Patch(color=c, label=n) for n, c in seen.items()],
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+    )
     return fig

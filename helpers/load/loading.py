@@ -123,14 +123,18 @@ class LoadMeasurement:
     peak_gpu_bytes: int
     hf_device_map: dict[str, Any] | None
     report: LoadingReport
-    devices: dict[str, int] = field(default_factory=dict)  # parameter bytes per device type (cpu, cuda:0, meta …)
+    devices: dict[str, int] = field(
+        default_factory=dict
+    )  # parameter bytes per device type (cpu, cuda:0, meta …)
 
     def summary(self) -> str:
         gib = 2**30
         where = ", ".join(f"{d} {b / gib:.3f} GiB" for d, b in self.devices.items())
-        return (f"{self.seconds:.2f} s until every parameter was read; peak host RSS {self.peak_host_bytes / gib:.3f} "
-                f"GiB, USS {self.peak_uss_bytes / gib:.3f} GiB, GPU {self.peak_gpu_bytes / gib:.3f} GiB; "
-                f"parameters: {where}")
+        return (
+            f"{self.seconds:.2f} s until every parameter was read; peak host RSS {self.peak_host_bytes / gib:.3f} "
+            f"GiB, USS {self.peak_uss_bytes / gib:.3f} GiB, GPU {self.peak_gpu_bytes / gib:.3f} GiB; "
+            f"parameters: {where}"
+        )
 
 
 def touch_parameters(model: Any) -> int:
@@ -180,7 +184,9 @@ def load_measured(source: str, monitor: Any = None, **from_pretrained_kwargs: An
         device_map = from_pretrained_kwargs.get("device_map")
         max_memory = from_pretrained_kwargs.get("max_memory")
         folder = from_pretrained_kwargs.get("offload_folder")
-        if folder is not None and device_map is not None:  # plan (it checks the request), then size the folder
+        if (
+            folder is not None and device_map is not None
+        ):  # plan (it checks the request), then size the folder
             planned = plan_device_map(meta, device_map, max_memory)
             check_offload_folder(folder, bytes_per_device(meta, planned).get("disk", 0))
         else:

@@ -78,8 +78,14 @@ class MemoryMonitor:
         True
     """
 
-    def __init__(self, interval_s: float = 0.1, live: bool | None = None, refresh_s: float = 1.0,
-                 title: str = "memory", uss: bool | None = None) -> None:
+    def __init__(
+        self,
+        interval_s: float = 0.1,
+        live: bool | None = None,
+        refresh_s: float = 1.0,
+        title: str = "memory",
+        uss: bool | None = None,
+    ) -> None:
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0 seconds, got {interval_s!r}")
         self.interval_s = float(interval_s)
@@ -124,7 +130,9 @@ class MemoryMonitor:
         row: dict[str, float] = {"t": time.perf_counter() - self._t0}
         row["host"] = float(self._process.memory_info().rss)
         take_uss = force_uss and self._uss is not False
-        take_uss = take_uss or self._uss is True or (self._uss is None and len(self.samples) % self._uss_every == 0)
+        take_uss = (
+            take_uss or self._uss is True or (self._uss is None and len(self.samples) % self._uss_every == 0)
+        )
         row["uss"] = self._read_uss() if take_uss else math.nan
         torch = sys.modules.get("torch")  # never import torch just to read it
         alloc = reserved = math.nan
@@ -234,7 +242,9 @@ class MemoryMonitor:
         """
         rows = self._rows_in(phase)
         if series == "gpu":
-            values = [sum(r.get(k, 0.0) for k in r if k.startswith("gpu") and not math.isnan(r[k])) for r in rows]
+            values = [
+                sum(r.get(k, 0.0) for k in r if k.startswith("gpu") and not math.isnan(r[k])) for r in rows
+            ]
         else:
             if series not in self.series:
                 raise ValueError(f"unknown series {series!r}; choose one of {self.series + ['gpu']}")
@@ -243,7 +253,9 @@ class MemoryMonitor:
 
     def _rows_in(self, phase: str | None) -> list[dict[str, float]]:
         with self._lock:
-            rows = sorted(self.samples, key=lambda r: r["t"])  # phase-edge samples come from the caller's thread
+            rows = sorted(
+                self.samples, key=lambda r: r["t"]
+            )  # phase-edge samples come from the caller's thread
         if phase is None:
             return rows
         spans = [(p.start, p.end if p.end is not None else math.inf) for p in self.phases if p.name == phase]
@@ -281,10 +293,18 @@ class MemoryMonitor:
         fig = Figure(figsize=(8, 3.6), layout="constrained")
         ax = fig.add_subplot()
         t = [r["t"] for r in rows]
-        styles = {"host": ("host RSS", "-"), "uss": ("host USS", ":"),
-                  "torch_allocated": ("torch allocated (CUDA)", "--"), "torch_reserved": ("torch reserved (CUDA)", "-.")}
+        styles = {
+            "host": ("host RSS", "-"),
+            "uss": ("host USS", ":"),
+            "torch_allocated": ("torch allocated (CUDA)", "--"),
+            "torch_reserved": ("torch reserved (CUDA)", "-."),
+        }
         for key in self.series:
-            pts = [(x, r[key] / GIB) for x, r in zip(t, rows, strict=True) if not math.isnan(r.get(key, math.nan))]
+            pts = [
+                (x, r[key] / GIB)
+                for x, r in zip(t, rows, strict=True)
+                if not math.isnan(r.get(key, math.nan))
+            ]
             if not pts:
                 continue
             label, style = styles.get(key, (f"{key} used (nvitop)", "-"))
@@ -293,12 +313,23 @@ class MemoryMonitor:
         for i, p in enumerate(self.phases):
             colour = _PHASE_COLOURS[i % len(_PHASE_COLOURS)]
             end = p.end if p.end is not None else last
-            depth = sum(1 for q in self.phases if q is not p and q.start <= p.start
-                        and end <= (q.end if q.end is not None else last))
+            depth = sum(
+                1
+                for q in self.phases
+                if q is not p and q.start <= p.start and end <= (q.end if q.end is not None else last)
+            )
             ax.axvspan(p.start, end, color=colour, alpha=0.15 if depth == 0 else 0.25, lw=0)
             y = 1.0 if depth == 0 else 0.97 - 0.07 * depth  # nested phases get their label inside the axes
-            ax.text((p.start + end) / 2, y, p.name, transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom" if depth == 0 else "top", fontsize=8, color=colour)
+            ax.text(
+                (p.start + end) / 2,
+                y,
+                p.name,
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom" if depth == 0 else "top",
+                fontsize=8,
+                color=colour,
+            )
         ax.set_xlabel("seconds")
         ax.set_ylabel("GiB")
         ax.set_ylim(bottom=0)

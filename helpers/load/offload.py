@@ -30,9 +30,17 @@ from helpers.core.errors import WorkbookError
 GIB = 2**30
 
 # A MoE of the real class, big enough that offloaded layers cost measurable time (~0.6 GiB bf16).
-OFFLOAD_TEXT = {"hidden_size": 512, "moe_intermediate_size": 768, "intermediate_size": 1536, "num_hidden_layers": 8,
-                "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 64, "num_experts": 16,
-                "num_experts_per_tok": 2}
+OFFLOAD_TEXT = {
+    "hidden_size": 512,
+    "moe_intermediate_size": 768,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 8,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 64,
+    "num_experts": 16,
+    "num_experts_per_tok": 2,
+}
 
 
 def build_offload_checkpoint(dest: Path | None = None) -> Path:
@@ -43,8 +51,13 @@ def build_offload_checkpoint(dest: Path | None = None) -> Path:
     dest = Path(dest) if dest else CACHE_DIR / "offload" / "moe-offload"
     if (dest / "done").exists():
         return dest
-    return save_random_checkpoint(grown_config("tiny-moe", OFFLOAD_TEXT), dest, max_shard_size="200MB", seed=0,
-                                  files={"done": "random weights\n"})
+    return save_random_checkpoint(
+        grown_config("tiny-moe", OFFLOAD_TEXT),
+        dest,
+        max_shard_size="200MB",
+        seed=0,
+        files={"done": "random weights\n"},
+    )
 
 
 @dataclass
@@ -73,8 +86,15 @@ def _bytes_by_device(model: Any) -> dict[str, int]:
     return {str(k): v for k, v in bytes_per_device(model, dm).items()}
 
 
-def offload_run(source: str, budget_bytes: int | None, offload_folder: str | Path, new_tokens: int = 8,
-                prompt_tokens: int = 32, monitor: Any = None, repeats: int = 3) -> OffloadRun:
+def offload_run(
+    source: str,
+    budget_bytes: int | None,
+    offload_folder: str | Path,
+    new_tokens: int = 8,
+    prompt_tokens: int = 32,
+    monitor: Any = None,
+    repeats: int = 3,
+) -> OffloadRun:
     """Load with `budget_bytes` on the main device (GPU 0, or the CPU when there is no GPU) and decode greedily.
 
     The prompt is random token ids (the weights are random too): this measures speed, not answers.
@@ -110,8 +130,9 @@ def offload_run(source: str, budget_bytes: int | None, offload_folder: str | Pat
             with mon.phase("decode"):
                 for _ in range(repeats):
                     start = time.perf_counter()
-                    out = model.generate(input_ids=ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                         do_sample=False)
+                    out = model.generate(
+                        input_ids=ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False
+                    )
                     if gpu:
                         torch.cuda.synchronize()
                     times.append(time.perf_counter() - start)
@@ -123,12 +144,27 @@ def offload_run(source: str, budget_bytes: int | None, offload_folder: str | Pat
             mon.stop()
     total = sum(by_device.values())
     off = sum(v for k, v in by_device.items() if k != main)
-    return OffloadRun(budget_bytes, main, spill, by_device, off / max(total, 1), load_seconds,
-                      int(out.shape[1] - ids.shape[1]), decode_seconds, mon.peak_bytes("host"))
+    return OffloadRun(
+        budget_bytes,
+        main,
+        spill,
+        by_device,
+        off / max(total, 1),
+        load_seconds,
+        int(out.shape[1] - ids.shape[1]),
+        decode_seconds,
+        mon.peak_bytes("host"),
+    )
 
 
-def offload_sweep(source: str, fractions: list[float], new_tokens: int = 8, monitor: Any = None,
-                  passes: int = 2, threads: int = 1) -> list[OffloadRun]:
+def offload_sweep(
+    source: str,
+    fractions: list[float],
+    new_tokens: int = 8,
+    monitor: Any = None,
+    passes: int = 2,
+    threads: int = 1,
+) -> list[OffloadRun]:
     """Runs with the main device given `fraction` × model bytes (1.0 = no budget: nothing offloaded).
 
     The whole sweep runs `passes` times, interleaved, on `threads` torch threads (one thread is far less
@@ -148,7 +184,9 @@ def offload_sweep(source: str, fractions: list[float], new_tokens: int = 8, moni
             for p in range(passes):
                 for i, frac in enumerate(fractions):
                     budget = None if frac >= 1.0 else int(total * frac)
-                    run = offload_run(source, budget, Path(tmp) / f"pass{p}-run{i}", new_tokens, monitor=monitor)
+                    run = offload_run(
+                        source, budget, Path(tmp) / f"pass{p}-run{i}", new_tokens, monitor=monitor
+                    )
                     if i not in best or run.decode_seconds < best[i].decode_seconds:
                         best[i] = run
     finally:
@@ -165,8 +203,14 @@ def offload_figure(runs: list[OffloadRun], title: str = "decode speed against th
     xs = [r.offloaded_fraction * 100 for r in runs]
     ax.plot(xs, [r.tokens_per_s for r in runs], "o-", color="#4c72b0")
     for r, x in zip(runs, xs, strict=True):
-        ax.annotate(f"{r.tokens_per_s:.1f}", (x, r.tokens_per_s), textcoords="offset points", xytext=(0, 6),
-                    ha="center", fontsize=8)
+        ax.annotate(
+            f"{r.tokens_per_s:.1f}",
+            (x, r.tokens_per_s),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=8,
+        )
     spill = runs[0].offload_device if runs else "?"
     ax.set_xlabel(f"% of weight bytes offloaded to {spill}")
     ax.set_ylabel("decode tokens / s")
@@ -194,7 +238,9 @@ class QuantCoverage:
 
     def weights_bytes(self) -> int:
         """Weight bytes after quantisation (scales and statistics not counted: a few % of converted bytes)."""
-        return int(self.converted_bytes / 2 * self.bytes_per_param) + (self.total_bytes - self.converted_bytes)
+        return int(self.converted_bytes / 2 * self.bytes_per_param) + (
+            self.total_bytes - self.converted_bytes
+        )
 
 
 def _quant_configs() -> list[tuple[str, Any, float]]:
@@ -228,8 +274,10 @@ def quantisation_coverage(config: str | Path) -> list[QuantCoverage]:
             quantizer = AutoHfQuantizer.from_config(qconfig, pre_quantized=False)
             quantizer.preprocess_model(model, device_map=None, keep_in_fp32_modules=[])
         except Exception as err:
-            raise WorkbookError(f"{method}: Transformers could not prepare the model ({type(err).__name__}: "
-                                f"{str(err).splitlines()[0]}); check the installed quantisation packages") from None
+            raise WorkbookError(
+                f"{method}: Transformers could not prepare the model ({type(err).__name__}: "
+                f"{str(err).splitlines()[0]}); check the installed quantisation packages"
+            ) from None
         after = dict(model.named_modules())
         replaced = [n for n, cls in before.items() if n in after and type(after[n]) is not cls]
         top = [n for n in replaced if not any(n.startswith(o + ".") for o in replaced if o != n)]
@@ -245,8 +293,16 @@ def quantisation_coverage(config: str | Path) -> list[QuantCoverage]:
             own = sum(p.numel() * 2 for p in mod.parameters(recurse=False))
             if own:
                 kept[cls.__name__] = kept.get(cls.__name__, 0) + own
-        rows.append(QuantCoverage(method, total, converted, per_param,
-                                  dict(sorted(kept.items(), key=lambda kv: -kv[1])), new_classes))
+        rows.append(
+            QuantCoverage(
+                method,
+                total,
+                converted,
+                per_param,
+                dict(sorted(kept.items(), key=lambda kv: -kv[1])),
+                new_classes,
+            )
+        )
     return rows
 
 
@@ -255,8 +311,10 @@ def coverage_table(rows: list[QuantCoverage]) -> str:
     lines = [f"{'method':<20} {'converted':>9} {'weights GiB':>11}  largest part left in bf16"]
     for r in rows:
         big = next(iter(r.kept.items()), ("-", 0))
-        lines.append(f"{r.method:<20} {r.converted_fraction:>9.1%} {r.weights_bytes() / GIB:>11.1f}  "
-                     f"{big[0]} ({big[1] / GIB:.1f} GiB)")
+        lines.append(
+            f"{r.method:<20} {r.converted_fraction:>9.1%} {r.weights_bytes() / GIB:>11.1f}  "
+            f"{big[0]} ({big[1] / GIB:.1f} GiB)"
+        )
     return "\n".join(lines)
 
 
@@ -278,8 +336,10 @@ def fp8_stays_fp8(capability: tuple[int, int]) -> bool:
 
     logging.getLogger("transformers.quantizers.quantizer_finegrained_fp8").setLevel(logging.ERROR)
     quantizer = AutoHfQuantizer.from_config(FineGrainedFP8Config(), pre_quantized=True)
-    with mock.patch.object(torch.cuda, "is_available", return_value=True), \
-            mock.patch.object(torch.cuda, "get_device_capability", return_value=capability):
+    with (
+        mock.patch.object(torch.cuda, "is_available", return_value=True),
+        mock.patch.object(torch.cuda, "get_device_capability", return_value=capability),
+    ):
         try:
             quantizer.validate_environment(device_map={"": 0})
         except Exception:  # later checks need a real device; the dequantise decision comes first
@@ -287,11 +347,22 @@ def fp8_stays_fp8(capability: tuple[int, int]) -> bool:
     return not quantizer.quantization_config.dequantize
 
 
-GUIDE_PROFILES = ["1xT4-16GB", "1xRTX4090-24GB", "2xRTX4090-24GB", "1xL40S-48GB", "1xA100-40GB", "2xA100-40GB",
-                  "1xA100-80GB", "1xH100-80GB", "1xH200-141GB"]
+GUIDE_PROFILES = [
+    "1xT4-16GB",
+    "1xRTX4090-24GB",
+    "2xRTX4090-24GB",
+    "1xL40S-48GB",
+    "1xA100-40GB",
+    "2xA100-40GB",
+    "1xA100-80GB",
+    "1xH100-80GB",
+    "1xH200-141GB",
+]
 
 
-def decision_guide(config: Any, bnb4_weights_bytes: int, profiles: list[str] | None = None) -> list[dict[str, Any]]:
+def decision_guide(
+    config: Any, bnb4_weights_bytes: int, profiles: list[str] | None = None
+) -> list[dict[str, Any]]:
     """What to do per hardware profile: does bf16 fit, does fp8 fit *and stay fp8*, would bitsandbytes 4-bit fit
     (given its measured weight bytes), and otherwise what offload costs per token. Plans come from
     `helpers.estimate.placement` (accelerate on the meta model, room kept for a 4k-token job).
@@ -309,7 +380,9 @@ def decision_guide(config: Any, bnb4_weights_bytes: int, profiles: list[str] | N
         hw = parse_gpus(spec)
         native = fp8_stays_fp8(hw.compute_capability)
         bf16 = plan_placement(config, hw, dtype="bfloat16").summary()
-        f8 = plan_placement(config, hw, dtype="fp8").summary() if native else bf16  # dequantised: the bf16 job
+        f8 = (
+            plan_placement(config, hw, dtype="fp8").summary() if native else bf16
+        )  # dequantised: the bf16 job
         bnb_fits = bnb4_weights_bytes < hw.count * hw.usable_gpu_bytes()
         if bf16["fits"]:
             advice = "bf16, device_map='auto'"
@@ -317,8 +390,17 @@ def decision_guide(config: Any, bnb4_weights_bytes: int, profiles: list[str] | N
             advice = "fp8 on GPU" + ("" if bnb_fits else " (bitsandbytes 4-bit would not fit)")
         else:
             kind = "fp8" if native else "bf16 (fp8 is dequantised here)"
-            advice = (f"offload: {kind} + {f8['cpu_bytes'] / 2**30:.0f} GiB on CPU "
-                      f"(~{f8['seconds_per_token_transfer']:.2f} s/token)")
-        rows.append({"profile": spec, "bf16": bf16["fits"], "fp8": native and f8["fits"], "bnb4": bnb_fits,
-                      "advice": advice})
+            advice = (
+                f"offload: {kind} + {f8['cpu_bytes'] / 2**30:.0f} GiB on CPU "
+                f"(~{f8['seconds_per_token_transfer']:.2f} s/token)"
+            )
+        rows.append(
+            {
+                "profile": spec,
+                "bf16": bf16["fits"],
+                "fp8": native and f8["fits"],
+                "bnb4": bnb_fits,
+                "advice": advice,
+            }
+        )
     return rows

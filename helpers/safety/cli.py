@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     red = sub.add_parser("redact", help="redact identifiers: stdin -> stdout")
-    red.add_argument("--keep", action="append", default=[], help="a kind to leave alone (e.g. EMAIL); repeatable")
+    red.add_argument(
+        "--keep", action="append", default=[], help="a kind to leave alone (e.g. EMAIL); repeatable"
+    )
     red.add_argument("--quiet", action="store_true", help="do not print the counts to stderr")
     sub.add_parser("scan", help="flag prompt-injection text in stdin (JSON lines)")
     args = parser.parse_args(argv)
@@ -28,7 +30,9 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise WorkbookError("stdin is not UTF-8 text: convert it first (e.g. `iconv -f GB18030 -t UTF-8`)") from None
+            raise WorkbookError(
+                "stdin is not UTF-8 text: convert it first (e.g. `iconv -f GB18030 -t UTF-8`)"
+            ) from None
     except WorkbookError as err:
         return cli_exit(err)
     if args.command == "redact":
@@ -40,4 +44,3 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     for flag in find_injections(text):
         print(json.dumps({"rule": flag.rule, "line": flag.line, "excerpt": flag.excerpt}, ensure_ascii=False))
     return 0
-

@@ -32,7 +32,10 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
             r"(?:忽略|无视|忘记|忘掉|不要理会|跳过|覆盖|绕过)[^。\n]{0,15}?(?:指令|指示|提示词?|要求|规则|任务|设定|说明)"
         ),
     ),
-    ("new_instructions", re.compile(r"\b(?:new|updated|real|actual|hidden)\s+(?:instructions?|task|system\s+prompt)\b", _I)),
+    (
+        "new_instructions",
+        re.compile(r"\b(?:new|updated|real|actual|hidden)\s+(?:instructions?|task|system\s+prompt)\b", _I),
+    ),
     ("new_instructions", re.compile(r"(?:新的|真正的|最新的|隐藏的)(?:指令|任务|指示|系统提示)")),
     (
         "role_change",
@@ -45,7 +48,10 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
     ("role_change", re.compile(r"(?:你现在是|从现在开始你|从现在起你|扮演|假装你是|进入开发者模式|越狱)")),
     (
         "reveal_prompt",
-        re.compile(r"\b(?:reveal|print|show|repeat|output|leak)\b[^.\n]{0,30}\b(?:system\s+prompt|your\s+instructions)\b", _I),
+        re.compile(
+            r"\b(?:reveal|print|show|repeat|output|leak)\b[^.\n]{0,30}\b(?:system\s+prompt|your\s+instructions)\b",
+            _I,
+        ),
     ),
     ("reveal_prompt", re.compile(r"(?:输出|显示|泄露|重复|告诉我)[^。\n]{0,10}(?:系统提示|系统指令|提示词)")),
     (
@@ -71,7 +77,12 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
             _I,
         ),
     ),
-    ("address_the_model", re.compile(r"(?:致|给)?(?:AI|人工智能|模型|助手|大模型)[，,:：]\s*(?:请)?(?:忽略|输出|回答|直接|报告)")),
+    (
+        "address_the_model",
+        re.compile(
+            r"(?:致|给)?(?:AI|人工智能|模型|助手|大模型)[，,:：]\s*(?:请)?(?:忽略|输出|回答|直接|报告)"
+        ),
+    ),
 ]
 
 

@@ -56,14 +56,20 @@ class SafetyTrace:
         pr = self.prompt_redaction.counts() if self.prompt_redaction else {}
         ar = self.answer_redaction.counts() if self.answer_redaction else {}
         rows = [
-            ("1 injection scan", f"{len(self.injections)} flagged: " + ", ".join(sorted({f.rule for f in self.injections}))),
+            (
+                "1 injection scan",
+                f"{len(self.injections)} flagged: " + ", ".join(sorted({f.rule for f in self.injections})),
+            ),
             ("2 prompt redaction", json.dumps(pr, ensure_ascii=False) if pr else "nothing to redact"),
             ("3 sent prompt clean", str(not self.sent_prompt_had_identifiers)),
             ("4 answer redaction", json.dumps(ar, ensure_ascii=False) if ar else "nothing to redact"),
         ]
         if self.policy is not None:
             rows.append(
-                ("5 medical policy", f"violations={self.policy.violations or 'none'}, disclaimer added={self.policy.disclaimer_added}")
+                (
+                    "5 medical policy",
+                    f"violations={self.policy.violations or 'none'}, disclaimer added={self.policy.disclaimer_added}",
+                )
             )
         return rows
 

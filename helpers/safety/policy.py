@@ -17,9 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-DISCLAIMER_EN = (
-    "Note: automated reading of a document, not medical advice or a diagnosis; a qualified clinician must review it."
-)
+DISCLAIMER_EN = "Note: automated reading of a document, not medical advice or a diagnosis; a qualified clinician must review it."
 DISCLAIMER_ZH = "提示：本结果为对文档内容的自动读取，不构成医疗建议或诊断，须由执业医师审核。"
 WITHHELD_EN = "[withheld: diagnostic or treatment statement — ask a clinician]"
 WITHHELD_ZH = "[已删除：诊断或治疗性表述——请咨询医生]"
@@ -37,7 +35,10 @@ CHECKS: list[tuple[str, re.Pattern[str]]] = [
     ("diagnosis", re.compile(r"诊断为|诊断是|确诊|患有|得了|考虑为|提示为|符合.{0,8}(?:病|症|癌|炎)|可诊断")),
     (
         "treatment",
-        re.compile(r"\b(?:prescribe|should\s+take|start\s+(?:taking|on)|dose\s+of|take\s+\d+\s*mg|stop\s+taking)\b", _I),
+        re.compile(
+            r"\b(?:prescribe|should\s+take|start\s+(?:taking|on)|dose\s+of|take\s+\d+\s*mg|stop\s+taking)\b",
+            _I,
+        ),
     ),
     ("treatment", re.compile(r"建议服用|应服用|开始服用|处方|停用|停药|剂量为|每日服用")),
 ]

@@ -83,15 +83,22 @@ _SEP = r"[ \-]?"
 
 # Labels after which the value is an identifier. Order matters only for overlapping labels.
 _FIELD_WORDS = r"(?!性别|年龄|电话|手机|病历|住院|门诊|身份|地址|住址|出生|科室|报告|标本|床号|日期|联系)"
-_CJK_NAME = _FIELD_WORDS + r"[\u4e00-\u9fa5·]{2,5}?(?=[^\u4e00-\u9fa5·]|$|[性年男女电科床病住门身出地就送报检])"
-_EN_NAME = r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?[A-Z][a-z'][a-zA-Z'\-]*(?: [A-Z]\.)?(?: [A-Z][a-z'][a-zA-Z'\-]*){0,2}"
+_CJK_NAME = (
+    _FIELD_WORDS + r"[\u4e00-\u9fa5·]{2,5}?(?=[^\u4e00-\u9fa5·]|$|[性年男女电科床病住门身出地就送报检])"
+)
+_EN_NAME = (
+    r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?[A-Z][a-z'][a-zA-Z'\-]*(?: [A-Z]\.)?(?: [A-Z][a-z'][a-zA-Z'\-]*){0,2}"
+)
 _H = r"[ \t\u3000]*"  # horizontal space only: a label never takes its value from the next line
 _COLON = _H + r"[:：]?" + _H
 _LABELLED: list[tuple[str, str]] = [
     (
         "NAME",
         r"(?:患者姓名|病人姓名|姓\s*名|患者|病人|受检者|送检医生|申请医生|报告医生|审核医生|检验者|审核者|医师|联系人)"
-        + _COLON + "(" + _CJK_NAME + ")",
+        + _COLON
+        + "("
+        + _CJK_NAME
+        + ")",
     ),
     (
         "NAME",
@@ -103,31 +110,64 @@ _LABELLED: list[tuple[str, str]] = [
         r"(?:病历号|病案号|住院号|门诊号|就诊卡号|就诊号|医保卡号|登记号|条码号|标本号|床号"
         r"|(?i:MRN|medical\s+record\s+(?:no|number)\.?|record\s+(?:no|number)\.?|patient\s+id|hospital\s+no\.?"
         r"|admission\s+(?:no|number)\.?|specimen\s+(?:no|id)\.?|bed\s+no\.?|insurance\s+(?:no|id)\.?))"
-        + _H + r"(?:#|[:：])?" + _H + r"([A-Za-z]{0,4}[\-]?\d[\w\-]{2,24})",
+        + _H
+        + r"(?:#|[:：])?"
+        + _H
+        + r"([A-Za-z]{0,4}[\-]?\d[\w\-]{2,24})",
     ),
     (
         "ID_NUMBER",
         r"(?:身份证号码|身份证号|身份证|证件号码?|(?i:national\s+id(?:\s+no\.?)?|id\s+(?:card\s+)?(?:no|number)\.?|passport\s+no\.?))"
-        + _COLON + r"([A-Za-z0-9]{6,20})",
+        + _COLON
+        + r"([A-Za-z0-9]{6,20})",
     ),
     (
         "BIRTH_DATE",
-        r"(?:出生日期|出生年月|生日|(?i:date\s+of\s+birth|DOB|birth\s+date))" + _COLON
+        r"(?:出生日期|出生年月|生日|(?i:date\s+of\s+birth|DOB|birth\s+date))"
+        + _COLON
         + r"(\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?|\d{1,2}/\d{1,2}/\d{4})",
     ),
     (
         "ADDRESS",
-        r"(?:家庭住址|联系地址|住址|地址|(?i:home\s+address|address))" + _COLON + r"([^\n|]{4,80}?)(?=\s{2,}|\n|$|[|])",
+        r"(?:家庭住址|联系地址|住址|地址|(?i:home\s+address|address))"
+        + _COLON
+        + r"([^\n|]{4,80}?)(?=\s{2,}|\n|$|[|])",
     ),
 ]
 
 # (kind, pattern, verify_checksum): an ID number found without a label counts only with a valid check digit.
 _PATTERNS: list[tuple[str, str, bool]] = [
     ("EMAIL", r"(?<![\w.+-])([\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})", False),
-    ("ID_NUMBER", _NO_NUM_BEFORE + r"(\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])" + _NO_NUM_AFTER, True),
-    ("PHONE", _NO_NUM_BEFORE + r"(\+\d{1,3}[ \-]?(?:\(\d{1,4}\)[ \-]?)?\d{1,4}(?:[ \-]?\d{2,4}){2,4})" + _NO_NUM_AFTER, False),
-    ("PHONE", _NO_NUM_BEFORE + r"((?:\(?\+?86\)?[ \-]?)?1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4})" + _NO_NUM_AFTER, False),
-    ("PHONE", _NO_NUM_BEFORE + r"((?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{2,3}[ \-]?\d{4})" + _NO_NUM_AFTER, False),
+    (
+        "ID_NUMBER",
+        _NO_NUM_BEFORE
+        + r"(\d{6}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"
+        + _NO_NUM_AFTER,
+        True,
+    ),
+    (
+        "PHONE",
+        _NO_NUM_BEFORE
+        + r"(\+\d{1,3}[ \-]?(?:\(\d{1,4}\)[ \-]?)?\d{1,4}(?:[ \-]?\d{2,4}){2,4})"
+        + _NO_NUM_AFTER,
+        False,
+    ),
+    (
+        "PHONE",
+        _NO_NUM_BEFORE
+        + r"((?:\(?\+?86\)?[ \-]?)?1[3-9]\d"
+        + _SEP
+        + r"\d{4}"
+        + _SEP
+        + r"\d{4})"
+        + _NO_NUM_AFTER,
+        False,
+    ),
+    (
+        "PHONE",
+        _NO_NUM_BEFORE + r"((?:\(0\d{2,3}\)|0\d{2,3})[ \-]?[2-9]\d{2,3}[ \-]?\d{4})" + _NO_NUM_AFTER,
+        False,
+    ),
     (
         "ADDRESS",
         r"([\u4e00-\u9fa5]{2,8}(?:省|自治区|市)[\u4e00-\u9fa5]{0,8}(?:市|区|县|州)?[\u4e00-\u9fa5]{1,10}(?:路|街|大道|巷|道)"
