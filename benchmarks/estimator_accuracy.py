@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from helpers.core.fixtures import grown_config  # noqa: E402
 from helpers.core.paths import CACHE_DIR  # noqa: E402
+from helpers.core.units import MIB, fmt_mib  # noqa: E402
 
-MIB = 2**20
 # name -> (base fixture, text overrides, vision overrides, mrope_section or None: derived from head_dim);
 # the vision tower's out_hidden_size follows the text hidden_size (helpers.core.fixtures.grown_config)
 VARIANTS = {
@@ -166,8 +166,8 @@ def main() -> None:
                 f"{'' if e is None else f'{100 * e:+6.1f}%'}"
             )
         print(
-            f"{'':57s}   (load RSS growth {r['load_rss'] / MIB:.1f} MiB vs storage "
-            f"{r['measured']['weights'] / MIB:.1f}; inputs {r['inputs'] / MIB:.1f} MiB, predicted "
+            f"{'':57s}   (load RSS growth {fmt_mib(r['load_rss'])} vs storage "
+            f"{r['measured']['weights'] / MIB:.1f}; inputs {fmt_mib(r['inputs'])}, predicted "
             f"{r['pred_inputs'] / MIB:.1f})"
         )
     w = [abs(r["err"]["weights"]) for r in rows]

@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from helpers.core.configs import build_config, load_config_dict  # noqa: E402
+from helpers.core.units import MIB  # noqa: E402
 from helpers.estimate.memory import estimate_peak_memory  # noqa: E402
 
-MIB = 2**20
 A4 = (2480, 3508)
 
 

@@ -32,6 +32,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from helpers.core.units import GIB, MIB, fmt_gib  # noqa: E402
+
 NAIVE_FILE = "state_dict.bin"  # the same weights as ONE torch.save file, beside the shards
 
 WIDE = {
@@ -132,7 +134,7 @@ def child(path: str, folder: Path) -> dict:
                 model.load_state_dict(state)
                 touched = touch_parameters(model)
             else:  # raw: the ceiling, every byte of the shards read once
-                buf = bytearray(16 * 2**20)
+                buf = bytearray(16 * MIB)
                 view = memoryview(buf)
                 touched = 0
                 for shard in sorted(folder.glob("*.safetensors")):
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = build_checkpoint(size)
     total = checkpoint_bytes(folder)
     print(
-        f"checkpoint: {folder} ({total / 2**30:.2f} GiB in {len(list(folder.glob('*.safetensors')))} shards; "
+        f"checkpoint: {folder} ({fmt_gib(total)} in {len(list(folder.glob('*.safetensors')))} shards; "
         f"built/reused in {time.perf_counter() - t0:.1f} s)",
         flush=True,
     )
@@ -200,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             r = run_child(path, folder)
             runs[path].append(r)
             print(
-                f"rep {rep + 1} {path:8s} {r['seconds']:6.2f} s  peak RSS +{r['peak_rss_added'] / 2**30:.2f} GiB  "
-                f"USS +{r['peak_uss_added'] / 2**30:.2f} GiB",
+                f"rep {rep + 1} {path:8s} {r['seconds']:6.2f} s  peak RSS +{fmt_gib(r['peak_rss_added'])}  "
+                f"USS +{fmt_gib(r['peak_uss_added'])}",
                 flush=True,
             )
 
@@ -218,9 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         "sharded_s": round(med("sharded", "seconds"), 3),
         "naive_s": round(med("naive", "seconds"), 3),
         "raw_s": round(med("raw", "seconds"), 3),
-        "sharded_gib_per_s": round(total / med("sharded", "seconds") / 2**30, 3),
-        "raw_gib_per_s": round(total / med("raw", "seconds") / 2**30, 3),
-        "checkpoint_gib": round(total / 2**30, 3),
+        "sharded_gib_per_s": round(total / med("sharded", "seconds") / GIB, 3),
+        "raw_gib_per_s": round(total / med("raw", "seconds") / GIB, 3),
+        "checkpoint_gib": round(total / GIB, 3),
         "reps": reps,
         "targets": "sharded_peak_ratio <= 1.15, throughput_ratio >= 0.3",
     }

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.cases.evaluation import normalize_text
-from helpers.estimate.memory import GIB, estimate_peak_memory
+from helpers.core.units import GIB
+from helpers.estimate.memory import estimate_peak_memory
 from helpers.infer.inputs import BudgetError  # also raised here when the pages cannot be made to fit
 
 MIN_PAGE_PIXELS = 256 * 256  # below this, printed figures are unreadable: refuse rather than shrink further

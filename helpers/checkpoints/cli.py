@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from helpers.core.errors import WorkbookError, cli_exit
+from helpers.core.units import fmt_mib
 
 
 def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     except WorkbookError as err:
         return cli_exit(err, 2 if args.command == "diagnose" else 1)
     print(
-        f"repaired {args.src} -> {result.dst}: {result.tensors} tensors, {result.bytes_written / 2**20:.1f} MiB, "
+        f"repaired {args.src} -> {result.dst}: {result.tensors} tensors, {fmt_mib(result.bytes_written)}, "
         f"{result.seconds:.1f} s; verified (strict load" + (", logits equal" if args.reference else "") + ")"
     )
     return 0

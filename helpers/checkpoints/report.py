@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from helpers.core.units import fmt_mib
+
 SEVERITIES = ("error", "warning", "info")
 
 
@@ -80,7 +82,7 @@ class Report:
     def table(self, width: int = 90) -> str:
         """A compact text table: severity, code, evidence, fix (one finding a line pair)."""
         if not self.findings:
-            return f"{self.path}: healthy ({self.tensors} tensors, {self.weight_bytes / 2**20:.1f} MiB)"
+            return f"{self.path}: healthy ({self.tensors} tensors, {fmt_mib(self.weight_bytes)})"
         lines = [f"{self.path}: {'healthy' if self.healthy else 'PROBLEMS'} ({self.kind})"]
         order = {s: i for i, s in enumerate(SEVERITIES)}
         for f in sorted(self.findings, key=lambda f: order[f.severity]):

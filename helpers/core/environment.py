@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from helpers.core.units import GIB, fmt_gib
+
 MIN_PYTHON = (3, 11)
 # package -> (minimum major.minor, why it is needed)
 REQUIRED = {
@@ -99,7 +101,7 @@ def gpu_summary() -> str:
             "no NVIDIA GPU found: everything runs on the CPU (fine for the tiny model and meta-device plans)"
         )
     return "\n".join(
-        f"GPU {g['index']}: {g['name']}, {g['total_bytes'] / 2**30:.1f} GiB, {g['used_bytes'] / 2**30:.1f} GiB used"
+        f"GPU {g['index']}: {g['name']}, {fmt_gib(g['total_bytes'], 1)}, {fmt_gib(g['used_bytes'], 1)} used"
         for g in gpus
     )
 
@@ -126,10 +128,10 @@ def environment_report() -> dict[str, Any]:
     gpus = gpu_devices()
     report["gpus"] = ", ".join(g["name"] for g in gpus) if gpus else "none (CPU only)"
     report["cpu_cores"] = str(os.cpu_count())
-    report["ram_total_gib"] = f"{psutil.virtual_memory().total / 2**30:.1f}"
-    report["ram_available_gib"] = f"{psutil.virtual_memory().available / 2**30:.1f}"
+    report["ram_total_gib"] = f"{psutil.virtual_memory().total / GIB:.1f}"
+    report["ram_available_gib"] = f"{psutil.virtual_memory().available / GIB:.1f}"
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    report["disk_free_gib"] = f"{shutil.disk_usage(CACHE_DIR).free / 2**30:.1f}"
+    report["disk_free_gib"] = f"{shutil.disk_usage(CACHE_DIR).free / GIB:.1f}"
     report["hf_cache"] = str(hf_cache_dir())
     report["hf_hub_offline"] = os.environ.get("HF_HUB_OFFLINE", "0")
     return report

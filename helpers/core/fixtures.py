@@ -26,6 +26,7 @@ from typing import Any
 
 from helpers.core.configs import FIXTURES, build_config, tiny_config_dict
 from helpers.core.paths import CACHE_DIR, CONFIGS_DIR, atomic_folder
+from helpers.core.units import MIB
 
 SEED = 1234
 FIXTURE_VERSION = 1  # bump when the build changes in a way the hash below cannot see
@@ -278,5 +279,5 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
         print(json.dumps({name: str(p) for name, p in paths.items()}))
     else:
         for name, p in paths.items():
-            print(f"{name:12s} {folder_bytes(p) / 2**20:7.1f} MiB  {p}")
+            print(f"{name:12s} {folder_bytes(p) / MIB:7.1f} MiB  {p}")
     return 0

@@ -5,7 +5,7 @@ documented assumptions, not measurements; change them in data/hardware.json for 
 
 Example:
     >>> hw = parse_gpus("2xA100-80GB")
-    >>> hw.count, hw.gpu, round(hw.gpu_bytes / 2**30)
+    >>> hw.count, hw.gpu, round(hw.gpu_bytes / GIB)
     (2, 'A100-80GB', 80)
     >>> sorted(hw.max_memory())[:2]
     [0, 1]
@@ -21,8 +21,8 @@ from typing import Any
 
 from helpers.core.errors import WorkbookError
 from helpers.core.paths import DATA_DIR
+from helpers.core.units import GIB
 
-GIB = 2**30
 _SPEC = re.compile(r"^(?:(?P<count>\d+)\s*[x×]\s*)?(?P<gpu>[A-Za-z0-9.-]+)$")
 
 

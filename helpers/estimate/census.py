@@ -14,7 +14,7 @@ Example:
     >>> c = census("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
     >>> c.n_tensors, round(c.total_params / 1e9, 2), round(c.active_params / 1e9, 2)
     (882, 31.07, 3.35)
-    >>> round(c.weights_bytes("bfloat16") / 2**30, 1)
+    >>> round(c.weights_bytes("bfloat16") / GIB, 1)
     57.9
 """
 
@@ -30,6 +30,7 @@ from typing import Any
 from helpers.core.configs import build_config, load_config_dict
 from helpers.core.errors import WorkbookError
 from helpers.core.paths import CONFIGS_DIR
+from helpers.core.units import GIB
 
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "fp8": 1, "int8": 1, "int4": 0.5}
 DTYPE_ALIASES = {
@@ -215,7 +216,7 @@ def family_census(dtypes: tuple[str, ...] = ("bfloat16", "float32", "fp8", "int4
         for comp, n in c.components.items():
             row[f"{comp}_params"] = n
         for dt in dtypes:
-            row[f"{dt}_GiB"] = round(c.weights_bytes(dt) / 2**30, 2)
+            row[f"{dt}_GiB"] = round(c.weights_bytes(dt) / GIB, 2)
         rows.append(row)
     return rows
 

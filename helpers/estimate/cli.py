@@ -8,7 +8,8 @@ from typing import Any
 
 import helpers.estimate.memory as memory
 from helpers.core.errors import WorkbookError, cli_exit
-from helpers.estimate.memory import GIB, MemoryEstimate, estimate_peak_memory
+from helpers.core.units import fmt_gib
+from helpers.estimate.memory import MemoryEstimate, estimate_peak_memory
 from helpers.estimate.placement import plan_placement
 from helpers.estimate.vision_tokens import parse_size
 
@@ -25,8 +26,8 @@ def _table(est: MemoryEstimate, placement: dict[str, Any] | None) -> str:
     if placement:
         lines.append(
             f"  placement on {placement['hardware']}: "
-            + ", ".join(f"{d} {v / GIB:.2f} GiB" for d, v in placement["bytes_by_device"].items())
-            + f"; per-token transfer {placement['transfer_bytes_per_token'] / GIB:.2f} GiB; fits={placement['fits']}"
+            + ", ".join(f"{d} {fmt_gib(v)}" for d, v in placement["bytes_by_device"].items())
+            + f"; per-token transfer {fmt_gib(placement['transfer_bytes_per_token'])}; fits={placement['fits']}"
         )
     return "\n".join(lines)
 

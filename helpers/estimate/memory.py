@@ -22,7 +22,7 @@ Terms (all bytes; every assumption is a named, overridable argument):
 Example:
     >>> est = estimate_peak_memory("data/configs/Qwen3-VL-30B-A3B-Instruct.json", context_tokens=32768,
     ...                            images=[(2480, 3508)])
-    >>> est.visual_tokens, round(est.kv_cache_bytes / 2**30, 2)
+    >>> est.visual_tokens, round(est.kv_cache_bytes / GIB, 2)
     ([8580], 3.79)
 
 CLI: ``qwen3vl memory --model data/configs/Qwen3-VL-30B-A3B-Instruct.json --context 32768
@@ -37,12 +37,12 @@ from typing import Any
 
 from helpers.core.configs import load_config_dict
 from helpers.core.errors import WorkbookError
+from helpers.core.units import GIB, MIB
 from helpers.estimate.census import Census, canonical_dtype, census
 from helpers.estimate.vision_tokens import vision_patches, visual_tokens
 
-GIB = 2**30
 CPU_BASELINE_BYTES = (
-    1100 * 2**20
+    1100 * MIB
 )  # assumption: RSS of python + torch + transformers + processor (about 1,054 MiB here)
 CUDA_OVERHEAD_BYTES = (
     1 * GIB

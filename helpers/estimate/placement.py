@@ -28,9 +28,8 @@ from typing import Any
 
 from helpers.core.configs import load_config_dict
 from helpers.core.hardware import Hardware, parse_gpus
+from helpers.core.units import fmt_gib
 from helpers.estimate.census import QUANTISED, canonical_dtype, component_of, meta_model
-
-GIB = 2**30
 
 
 @dataclass
@@ -154,7 +153,7 @@ def plan_placement(
     if by_device.get("disk"):
         notes.append("part of the model lands on disk: from_pretrained needs offload_folder= for the MoE")
     if not fits:
-        notes.append(f"offloaded weights cross PCIe every token: {off / GIB:.1f} GiB/token")
+        notes.append(f"offloaded weights cross PCIe every token: {fmt_gib(off, 1)}/token")
     return Placement(
         hw.name,
         dtype,

@@ -27,9 +27,8 @@ from typing import Any
 
 from helpers.core.errors import WorkbookError
 from helpers.core.safetensors_io import DTYPE_BYTES, st_dtype
+from helpers.core.units import GIB, fmt_gib
 from helpers.estimate.census import meta_model
-
-GIB = 2**30
 
 
 class AnatomyError(WorkbookError, ValueError):
@@ -141,7 +140,7 @@ class CheckpointAnatomy:
         ax.set_ylabel("GiB")
         ax.set_xlabel("shard")
         ax.set_title(
-            title or f"{Path(self.source).name}: {self.n_tensors} tensors, {self.total_bytes / GIB:.2f} GiB"
+            title or f"{Path(self.source).name}: {self.n_tensors} tensors, {fmt_gib(self.total_bytes)}"
         )
         ax.legend(fontsize=8)
         return fig

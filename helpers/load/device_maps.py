@@ -25,6 +25,7 @@ from typing import Any
 
 from helpers.core.errors import WorkbookError
 from helpers.core.hardware import Hardware
+from helpers.core.units import GIB, fmt_gib
 from helpers.estimate.placement import (
     bytes_per_device,
     device_key,
@@ -34,7 +35,6 @@ from helpers.estimate.placement import (
     to_bytes,
 )
 
-GIB = 2**30
 STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 _DEVICE_COLOURS = {"cpu": "#dd8452", "disk": "#c44e52", "meta": "#8c8c8c"}
 _GPU_COLOURS = ["#4c72b0", "#55a868", "#8172b3", "#64b5cd", "#937860", "#da8bc3", "#ccb974", "#2a9d8f"]
@@ -112,14 +112,14 @@ def check_request(
         if compute and max(compute.values()) < layer_bytes:
             raise DeviceMapError(
                 f"max_memory {_fmt_budgets(budgets)} cannot hold one {type(model.get_submodule(layer)).__name__} "
-                f"({layer_bytes / GIB:.3f} GiB) on any device; give at least one device ≥ {layer_bytes / GIB:.3f} GiB"
+                f"({fmt_gib(layer_bytes, 3)}) on any device; give at least one device ≥ {fmt_gib(layer_bytes, 3)}"
             )
     if offload_folder is not None:
         check_offload_folder(offload_folder, disk_bytes_needed or 0)
 
 
 def _fmt_budgets(budgets: dict[Any, int]) -> str:
-    return "{" + ", ".join(f"{k!r}: {v / GIB:.3f} GiB" for k, v in budgets.items()) + "}"
+    return "{" + ", ".join(f"{k!r}: {fmt_gib(v, 3)}" for k, v in budgets.items()) + "}"
 
 
 def check_offload_folder(folder: str | Path, bytes_needed: int) -> None:
@@ -140,8 +140,8 @@ def check_offload_folder(folder: str | Path, bytes_needed: int) -> None:
     free = shutil.disk_usage(probe).free
     if free < bytes_needed:
         raise DeviceMapError(
-            f"offload_folder={str(folder)!r}: its disk has {free / GIB:.2f} GiB free but the "
-            f"offloaded weights need {bytes_needed / GIB:.2f} GiB; free space or choose another disk"
+            f"offload_folder={str(folder)!r}: its disk has {fmt_gib(free)} free but the "
+            f"offloaded weights need {fmt_gib(bytes_needed)}; free space or choose another disk"
         )
 
 
@@ -166,7 +166,7 @@ class DevicePlan:
     bytes_per_device: dict[Any, int]
 
     def summary(self) -> str:
-        parts = ", ".join(f"{device_label(d)} {b / GIB:.1f} GiB" for d, b in self.bytes_per_device.items())
+        parts = ", ".join(f"{device_label(d)} {fmt_gib(b, 1)}" for d, b in self.bytes_per_device.items())
         return f"{self.hardware:<16} {self.strategy:<15} {parts}"
 
 

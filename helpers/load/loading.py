@@ -20,6 +20,7 @@ from typing import Any
 
 from helpers.core.errors import LoadingReportError
 from helpers.core.model import ModelChoice
+from helpers.core.units import GIB, fmt_gib
 
 
 @contextmanager
@@ -128,11 +129,10 @@ class LoadMeasurement:
     )  # parameter bytes per device type (cpu, cuda:0, meta …)
 
     def summary(self) -> str:
-        gib = 2**30
-        where = ", ".join(f"{d} {b / gib:.3f} GiB" for d, b in self.devices.items())
+        where = ", ".join(f"{d} {fmt_gib(b, 3)}" for d, b in self.devices.items())
         return (
-            f"{self.seconds:.2f} s until every parameter was read; peak host RSS {self.peak_host_bytes / gib:.3f} "
-            f"GiB, USS {self.peak_uss_bytes / gib:.3f} GiB, GPU {self.peak_gpu_bytes / gib:.3f} GiB; "
+            f"{self.seconds:.2f} s until every parameter was read; peak host RSS {self.peak_host_bytes / GIB:.3f} "
+            f"GiB, USS {fmt_gib(self.peak_uss_bytes, 3)}, GPU {fmt_gib(self.peak_gpu_bytes, 3)}; "
             f"parameters: {where}"
         )
 

@@ -14,8 +14,8 @@ Series (bytes): ``host`` (process RSS), ``uss`` (unique set size, when cheap to 
 Example:
     >>> with MemoryMonitor(interval_s=0.05, live=False) as mon:
     ...     with mon.phase("allocate"):
-    ...         block = bytearray(50 * 2**20)
-    >>> mon.peak_bytes("host") > 50 * 2**20
+    ...         block = bytearray(50 * MIB)
+    >>> mon.peak_bytes("host") > 50 * MIB
     True
     >>> [p.name for p in mon.phases]
     ['allocate']
@@ -38,8 +38,8 @@ from typing import Any
 import psutil
 
 from helpers.core.environment import nvidia_devices
+from helpers.core.units import GIB
 
-GIB = 2**30
 _PHASE_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
 
 

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core.errors import WorkbookError
-
-GIB = 2**30
+from helpers.core.units import GIB, fmt_gib
 
 # A MoE of the real class, big enough that offloaded layers cost measurable time (~0.6 GiB bf16).
 OFFLOAD_TEXT = {
@@ -313,7 +312,7 @@ def coverage_table(rows: list[QuantCoverage]) -> str:
         big = next(iter(r.kept.items()), ("-", 0))
         lines.append(
             f"{r.method:<20} {r.converted_fraction:>9.1%} {r.weights_bytes() / GIB:>11.1f}  "
-            f"{big[0]} ({big[1] / GIB:.1f} GiB)"
+            f"{big[0]} ({fmt_gib(big[1], 1)})"
         )
     return "\n".join(lines)
 
@@ -391,7 +390,7 @@ def decision_guide(
         else:
             kind = "fp8" if native else "bf16 (fp8 is dequantised here)"
             advice = (
-                f"offload: {kind} + {f8['cpu_bytes'] / 2**30:.0f} GiB on CPU "
+                f"offload: {kind} + {fmt_gib(f8['cpu_bytes'], 0)} on CPU "
                 f"(~{f8['seconds_per_token_transfer']:.2f} s/token)"
             )
         rows.append(
