@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers.core.configs import build_config, load_config_dict  # noqa: E402
+from helpers.core.configs import build_config  # noqa: E402
+from helpers.core.model import model_config  # noqa: E402
 from helpers.core.units import MIB  # noqa: E402
 from helpers.estimate.memory import estimate_peak_memory  # noqa: E402
 
@@ -114,12 +115,12 @@ def main() -> None:
 
     start = time.perf_counter()
     if args.cpu_smoke:
-        cfg, device, words, pages, new, layers_off = load_config_dict("tiny"), "cpu", [32], [(320, 452)], 2, 1
+        cfg, device, words, pages, new, layers_off = model_config("tiny"), "cpu", [32], [(320, 452)], 2, 1
     else:
         if not torch.cuda.is_available():
             raise SystemExit("error: no CUDA device; run with --cpu-smoke here")
         cfg, device, words, pages, new, layers_off = (
-            load_config_dict("Qwen/Qwen3-VL-30B-A3B-Instruct"),
+            model_config("Qwen/Qwen3-VL-30B-A3B-Instruct"),
             "cuda",
             [1024, 8192, 32768],
             [A4],

@@ -31,7 +31,9 @@ def test_tiny_anatomy_matches_index_and_file_sizes(tiny_moe):
         path = tiny_moe / row["shard"]
         header_len = struct.unpack("<Q", path.read_bytes()[:8])[0]
         assert row["bytes"] == path.stat().st_size - 8 - header_len
-    assert "layers 0-1" in a.table()
+    table = a.table()
+    assert table["holds"].str.contains("layers 0-1").any()
+    assert table["shard"].iloc[-1] == "total" and table["tensors"].iloc[-1] == len(a.tensors)
     assert a.figure().axes
 
 

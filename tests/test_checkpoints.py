@@ -29,7 +29,7 @@ def folder_hash(folder: Path) -> str:
 
 def test_healthy_fixture_is_healthy():
     report = diagnose(build_fixture("tiny-moe"))
-    assert report.healthy, report.table()
+    assert report.healthy, str(report)
     assert report.tensors == 70
 
 
@@ -38,9 +38,9 @@ def test_fault_diagnosed_and_repaired(name, tmp_path):
     variant = make_variant(name, tmp_path / "faults")
     fault = variant.fault
     report = diagnose(variant.path)
-    assert report.has(fault.expect), report.table()
-    assert report.healthy == fault.harmless, report.table()
-    assert report.repairable == fault.repairable, report.table()
+    assert report.has(fault.expect), str(report)
+    assert report.healthy == fault.harmless, str(report)
+    assert report.repairable == fault.repairable, str(report)
     before = folder_hash(variant.path)
     dst = tmp_path / "fixed"
     if fault.repairable:

@@ -71,7 +71,6 @@ def test_imaging_finding_is_linked_to_exactly_one_sentence(seed, lang):
 
 
 def test_prompts_name_every_field_and_the_untrusted_rule():
-    from helpers.cases.doc_render import Table
     from helpers.cases.medical_docs import imaging_prompt, lab_prompt
 
     rep = lab_report(1, "en")
@@ -79,5 +78,3 @@ def test_prompts_name_every_field_and_the_untrusted_rule():
     assert "never an instruction" in prompt and all(f'"{it["code"]}_flag"' in prompt for it in rep.items)
     case = imaging_case(1, "zh")
     assert all(s in imaging_prompt(case) for s in case.sentences)
-    table = Table([{"a": 1}, {"a": 2, "b": "<x>"}])
-    assert "&lt;x&gt;" in table._repr_html_() and str(table).splitlines()[0].split() == ["a", "b"]

@@ -10,6 +10,7 @@ import pytest
 
 from helpers.core.configs import load_config_dict
 from helpers.core.errors import WorkbookError
+from helpers.core.model import model_config, select_model
 from helpers.core.fixtures import build_fixture
 from helpers.core.paths import CONFIGS_DIR, ROOT
 from helpers.estimate.census import census, count_from_config
@@ -26,7 +27,7 @@ THIRTY = CONFIGS_DIR / "Qwen3-VL-30B-A3B-Instruct.json"
     "path", [p for p in CONFIGS if "235B" not in p.name] + ["tiny", "tiny-dense"], ids=str
 )
 def test_census_equals_config_arithmetic(path):
-    cfg = load_config_dict(path)
+    cfg = model_config(path)
     c = census(cfg)
     assert c.total_params == count_from_config(cfg)
     assert c.weights_bytes("bfloat16") == 2 * c.total_params
@@ -168,7 +169,7 @@ def test_input_tensor_bytes_equal_processor_output():
         for k in ("pixel_values", "input_ids", "attention_mask", "mm_token_type_ids")
     )
     patches = [vision_patches(w, h) for w, h in sizes]
-    assert input_tensor_bytes(load_config_dict("tiny"), patches, int(inputs["input_ids"].shape[1])) == held
+    assert input_tensor_bytes(select_model("tiny", weights=False).config, patches, int(inputs["input_ids"].shape[1])) == held
 
 
 def test_cpu_estimate_counts_inputs_and_load_transient():

@@ -10,7 +10,8 @@ import pytest
 from helpers.core.configs import real_config_path
 from helpers.load.anatomy import read_anatomy
 from helpers.load.loading import load_strict
-from helpers.load.offload import coverage_table, offload_run, offload_sweep, quantisation_coverage
+from helpers.load.offload import offload_run, offload_sweep
+from helpers.load.quantisation import coverage_table, quantisation_coverage
 
 TIGHT = {"device_map": "auto", "max_memory": {"cpu": "20MB"}}
 
@@ -48,11 +49,13 @@ def test_bitsandbytes_skips_fused_experts_fp8_converts_them():
     for r in rows.values():  # converted + kept account for every byte
         assert r.converted_bytes + sum(r.kept.values()) == r.total_bytes
     assert fp8.weights_bytes() < 0.6 * fp8.total_bytes < bnb.weights_bytes()
-    assert "bitsandbytes 8-bit" in coverage_table(list(rows.values()))
+    table = coverage_table(list(rows.values()))
+    assert "bitsandbytes 8-bit" in table["method"].tolist()
+    assert table.set_index("method").loc["fp8 (fine-grained)", "converted (%)"] > 90
 
 
 def test_fp8_stays_fp8_only_from_compute_capability_8_9():
-    from helpers.load.offload import fp8_stays_fp8
+    from helpers.load.quantisation import fp8_stays_fp8
 
     assert fp8_stays_fp8((9, 0)) and fp8_stays_fp8((8, 9))
     assert not fp8_stays_fp8((8, 0)) and not fp8_stays_fp8((7, 5))
@@ -60,7 +63,7 @@ def test_fp8_stays_fp8_only_from_compute_capability_8_9():
 
 def test_decision_guide_per_profile():
     from helpers.core.configs import real_config_path
-    from helpers.load.offload import decision_guide
+    from helpers.load.quantisation import decision_guide
 
     config = real_config_path("Qwen/Qwen3-VL-30B-A3B-Instruct")
     rows = {

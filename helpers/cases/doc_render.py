@@ -123,39 +123,3 @@ def mask_boxes(image: Any, boxes: list[tuple[str, Box]], kinds: set[str] | None 
         if kinds is None or kind in kinds:
             draw.rectangle(box, fill="black")
     return out
-
-
-class Table:
-    """Rows of dicts shown as an HTML table in a notebook and as aligned text elsewhere (no pandas needed).
-
-    Example:
-        >>> print(Table([{"a": 1, "b": "x"}, {"a": 22, "b": "yy"}]))
-        a   b
-        1   x
-        22  yy
-    """
-
-    def __init__(self, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
-        self.columns = columns or list(dict.fromkeys(k for r in rows for k in r))
-        self.rows = rows
-
-    def _cells(self) -> list[list[str]]:
-        return [[str(r.get(c, "")) for c in self.columns] for r in self.rows]
-
-    def __str__(self) -> str:
-        cells = [self.columns, *self._cells()]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
-        return "\n".join(
-            "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
-        )
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        import html
-
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in self._cells()
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -18,7 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from helpers.cases.evaluation import DAMAGES, Aggregate, FieldScores, aggregate, damage, score_fields
+from helpers.core.tables import frame
 from helpers.infer.structured import ParseResult, json_prompt, parse_json_answer
 
 
@@ -66,9 +69,9 @@ class PipelineRun:
         """(document id, what failed) for every answer that was not valid JSON."""
         return [(r.id, r.parsed.error) for r in self.rows if not r.parsed.ok]
 
-    def table(self) -> list[dict[str, Any]]:
+    def table(self) -> pd.DataFrame:
         """One row per document: id, kind, JSON ok, score, tokens, seconds."""
-        return [
+        return frame(
             {
                 "id": r.id,
                 "kind": r.kind,
@@ -79,7 +82,7 @@ class PipelineRun:
                 "seconds": round(r.seconds, 2),
             }
             for r in self.rows
-        ]
+        )
 
 
 def document_prompt(document: Any) -> str:

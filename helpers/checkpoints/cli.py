@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     try:
         if args.command == "diagnose":
             report = diagnose(args.path)
-            print(report.to_json() if args.json else report.table())
+            print(report.to_json() if args.json else str(report))
             return 0 if report.healthy else 1
         result = repair(
             args.src, args.dst, base=args.base, reference=args.reference, expert_layout=args.expert_layout

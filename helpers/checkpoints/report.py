@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+import pandas as pd
+
+from helpers.core.tables import frame, to_text
 from helpers.core.units import fmt_mib
 
 SEVERITIES = ("error", "warning", "info")
@@ -79,17 +82,32 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def table(self, width: int = 90) -> str:
-        """A compact text table: severity, code, evidence, fix (one finding a line pair)."""
+    def headline(self) -> str:
+        """One line: path, healthy or PROBLEMS, kind (and size when healthy)."""
         if not self.findings:
             return f"{self.path}: healthy ({self.tensors} tensors, {fmt_mib(self.weight_bytes)})"
-        lines = [f"{self.path}: {'healthy' if self.healthy else 'PROBLEMS'} ({self.kind})"]
+        return f"{self.path}: {'healthy' if self.healthy else 'PROBLEMS'} ({self.kind})"
+
+    def table(self) -> pd.DataFrame:
+        """The findings as a DataFrame, errors first: severity, code, evidence, fix, repairable.
+
+        Example:
+            >>> diagnose(folder).table()[["severity", "code"]]   # doctest: +SKIP
+        """
         order = {s: i for i, s in enumerate(SEVERITIES)}
-        for f in sorted(self.findings, key=lambda f: order[f.severity]):
-            mark = "repairable" if f.repairable else "manual"
-            lines.append(f"  {f.severity:<7} {f.code:<28} {f.evidence[:width]}")
-            lines.append(f"  {'':<7} {'fix (' + mark + ')':<28} {f.fix[:width]}")
-        return "\n".join(lines)
+        rows = [
+            {
+                "severity": f.severity,
+                "code": f.code,
+                "evidence": f.evidence,
+                "fix": f.fix,
+                "repairable": f.repairable,
+            }
+            for f in sorted(self.findings, key=lambda f: order[f.severity])
+        ]
+        return frame(rows, ["severity", "code", "evidence", "fix", "repairable"])
 
     def __str__(self) -> str:
-        return self.table()
+        if not self.findings:
+            return self.headline()
+        return f"{self.headline()}\n{to_text(self.table(), max_colwidth=90)}"

@@ -2,7 +2,8 @@
 
 Example:
     >>> rows = walk_failure_modes(Path(tempfile.mkdtemp()))      # doctest: +SKIP
-    >>> print(rows_table(rows))                                   # doctest: +SKIP
+    >>> from helpers.core.tables import frame
+    >>> frame(rows)                                               # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -57,12 +58,3 @@ def walk_failure_modes(work: Path) -> list[dict[str, Any]]:
             row[REPAIR_COLUMN] = f"refused: {str(err)[:70]}"
         rows.append(row)
     return rows
-
-
-def rows_table(rows: list[dict[str, Any]], max_width: int = 70) -> str:
-    """Plain-text table of the rows, columns cut at `max_width` characters."""
-    cols = list(rows[0])
-    widths = {c: min(max_width, max(len(c), *(len(str(r[c])) for r in rows))) for c in cols}
-    lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
-    lines += ["  ".join(str(r[c])[: widths[c]].ljust(widths[c]) for c in cols) for r in rows]
-    return "\n".join(lines)

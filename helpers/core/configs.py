@@ -2,7 +2,7 @@
 versions, and the image processor's rules, all read from data/configs without building anything.
 
 Example:
-    >>> load_config_dict("tiny")["model_type"]
+    >>> tiny_config_dict("tiny-moe")["model_type"]
     'qwen3_vl_moe'
     >>> default_rules().factor
     32
@@ -17,44 +17,34 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from helpers.core.errors import WorkbookError
+from helpers.core.errors import ModelSelectionError
 from helpers.core.paths import CONFIGS_DIR
 
 SUPPORTED_TYPES = ("qwen3_vl", "qwen3_vl_moe")
 
 
-def load_config_dict(model: str | Path) -> dict[str, Any]:
-    """A config dict from a config file, a checkpoint folder, a known Hub id, or `tiny`/`tiny-dense`.
+def load_config_dict(path: str | Path) -> dict[str, Any]:
+    """The one reader of config files: a config.json (or a checkpoint folder holding one), checked to be a
+    Qwen3-VL config. Which file a setting means is decided by `helpers.core.model.select_model`.
 
     Example:
-        >>> load_config_dict("Qwen/Qwen3-VL-8B-Instruct")["model_type"]
+        >>> load_config_dict("data/configs/Qwen3-VL-8B-Instruct.json")["model_type"]
         'qwen3_vl'
     """
-    spec = str(model)
-    if spec in TINY_ALIASES:
-        return tiny_config_dict(TINY_ALIASES[spec])
-    path = Path(spec).expanduser()
-    if spec in REAL_CONFIGS:
-        path = CONFIGS_DIR / REAL_CONFIGS[spec]
-    elif not path.exists() and (CONFIGS_DIR / f"{spec}.json").exists():
-        path = CONFIGS_DIR / f"{spec}.json"
+    path = Path(path).expanduser()
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
-        raise WorkbookError(
-            f"--model {spec!r}: not a config file, checkpoint folder or known Hub id; try "
-            f"data/configs/Qwen3-VL-30B-A3B-Instruct.json or one of {', '.join(REAL_CONFIGS)}"
-        )
+        raise ModelSelectionError(f"{str(path)!r} is not a config file or a checkpoint folder with config.json")
     try:
         cfg = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise WorkbookError(
-            f"--model {spec!r}: {path.name} is not valid JSON ({err.msg if hasattr(err, 'msg') else err})"
-        ) from None
+        reason = err.msg if isinstance(err, json.JSONDecodeError) else err
+        raise ModelSelectionError(f"{path.name} is not valid JSON ({reason})") from None
     if not isinstance(cfg, dict) or cfg.get("model_type") not in SUPPORTED_TYPES:
         got = cfg.get("model_type") if isinstance(cfg, dict) else None
-        raise WorkbookError(
-            f"--model {spec!r}: model_type {got!r} is not a Qwen3-VL type ({', '.join(SUPPORTED_TYPES)})"
+        raise ModelSelectionError(
+            f"{path.name}: model_type {got!r} is not a Qwen3-VL type ({', '.join(SUPPORTED_TYPES)})"
         )
     return cfg
 
@@ -90,7 +80,7 @@ def real_config_path(hub_id: str) -> Path:
         return CONFIGS_DIR / REAL_CONFIGS[hub_id]
     except KeyError:
         known = ", ".join(REAL_CONFIGS)
-        raise ValueError(f"no stored config for {hub_id!r}; known: {known}") from None
+        raise ModelSelectionError(f"no stored config for {hub_id!r}; known: {known}") from None
 
 
 TINY_ALIASES = {"tiny": "tiny-moe", "tiny-moe": "tiny-moe", "tiny-dense": "tiny-dense"}

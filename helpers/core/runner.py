@@ -18,8 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from helpers.core.model import ENV_VAR, model_setting
 from helpers.core.paths import BUILD_DIR, NOTEBOOKS_DIR
+from helpers.core.tables import frame, to_text
 
 CELL_TIMEOUT_S = 900
 
@@ -98,12 +101,17 @@ def _write_html(nb, target: Path) -> None:
     target.write_text(body, encoding="utf-8")
 
 
-def format_table(rows: list[NotebookRun]) -> str:
-    """The run table: notebook, seconds, status."""
-    width = max([len(r.name) for r in rows] + [8])
-    lines = [f"{'notebook':<{width}}  {'seconds':>8}  status", "-" * (width + 20)]
-    lines += [f"{r.name:<{width}}  {r.seconds:>8.1f}  {r.status}" for r in rows]
-    return "\n".join(lines)
+def run_table(rows: list[NotebookRun]) -> pd.DataFrame:
+    """The run table as a DataFrame: notebook, seconds, status.
+
+    Example:
+        >>> run_table([NotebookRun("01_memory_estimation", 12.345, "ok", Path("x"))]).iloc[0].to_dict()
+        {'notebook': '01_memory_estimation', 'seconds': 12.3, 'status': 'ok'}
+    """
+    return frame(
+        [{"notebook": r.name, "seconds": round(r.seconds, 1), "status": r.status} for r in rows],
+        ["notebook", "seconds", "status"],
+    )
 
 
 def run_notebooks(names: list[str] | None = None, model: str | None = None) -> list[NotebookRun]:
@@ -128,6 +136,6 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     build_fixtures()
     rows = run_notebooks(args.notebooks or None, args.model)
     print()
-    print(format_table(rows))
+    print(to_text(run_table(rows)))
     print(f"\nexecuted copies and HTML: {BUILD_DIR}/  (model: {model_setting(args.model)})")
     return 0 if all(r.status == "ok" for r in rows) else 1

@@ -24,11 +24,11 @@ import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from helpers.core.configs import build_config, load_config_dict
+from helpers.core.configs import build_config
 from helpers.core.errors import WorkbookError
+from helpers.core.model import model_config
 from helpers.core.paths import CONFIGS_DIR
 from helpers.core.units import GIB
 
@@ -64,11 +64,12 @@ def canonical_dtype(dtype: str) -> str:
     return name
 
 
-def meta_model(config: str | Path | dict[str, Any], dtype: Any = None):
+def meta_model(config: Any, dtype: Any = None):
     """The real model class, built on the meta device (no memory, well under a second; ~2 s for the 30B).
 
-    `config` is anything `load_config_dict` takes, or a config dict (never modified). `dtype` ("bfloat16",
-    torch.bfloat16 …) is the parameters' dtype; None keeps Transformers' default (float32 for a release config).
+    `config` is a `ModelChoice`, any setting `select_model` takes, or a config dict (never modified).
+    `dtype` ("bfloat16", torch.bfloat16 …) is the parameters' dtype; None keeps Transformers' default
+    (float32 for a release config).
 
     Example:
         >>> m = meta_model("tiny", "bfloat16")
@@ -78,7 +79,7 @@ def meta_model(config: str | Path | dict[str, Any], dtype: Any = None):
     import torch
     from transformers import AutoModelForImageTextToText
 
-    cfg = build_config(config if isinstance(config, dict) else load_config_dict(config))
+    cfg = build_config(model_config(config))
     kwargs = {} if dtype is None else {"dtype": getattr(torch, dtype) if isinstance(dtype, str) else dtype}
     with torch.device("meta"):
         return AutoModelForImageTextToText.from_config(cfg, **kwargs)
@@ -184,14 +185,14 @@ def _census_cached(key: str) -> Census:
     return census_from_dict(json.loads(key))
 
 
-def census(model: str | Path | dict[str, Any]) -> Census:
-    """Census of a config file, checkpoint folder, known Hub id, `tiny`, or a config dict.
+def census(model: Any) -> Census:
+    """Census of a `ModelChoice`, a setting (config file, checkpoint folder, known Hub id, `tiny`) or a config dict.
 
     Example:
         >>> census("tiny").class_name
         'Qwen3VLMoeForConditionalGeneration'
     """
-    cfg = model if isinstance(model, dict) else load_config_dict(model)
+    cfg = model_config(model)
     return _census_cached(json.dumps(cfg, sort_keys=True))
 
 
@@ -225,7 +226,8 @@ def count_from_config(cfg: dict[str, Any]) -> int:
     """Independent parameter count by config arithmetic (no Transformers): used to check the census.
 
     Example:
-        >>> count_from_config(load_config_dict("Qwen/Qwen3-VL-30B-A3B-Instruct")) == census("Qwen/Qwen3-VL-30B-A3B-Instruct").total_params
+        >>> hub_id = "Qwen/Qwen3-VL-30B-A3B-Instruct"
+        >>> count_from_config(model_config(hub_id)) == census(hub_id).total_params
         True
     """
     t, v = cfg["text_config"], cfg["vision_config"]
@@ -246,9 +248,11 @@ def count_from_config(cfg: dict[str, Any]) -> int:
     patch = 3 * v["temporal_patch_size"] * P * P * Hv + Hv
     block = 4 * Hv + 3 * Hv * Hv + 3 * Hv + Hv * Hv + Hv + 2 * Hv * Iv + Iv + Hv
     merger_in = Hv * m2
-    merger = lambda norm: (
-        norm * 2 + merger_in * merger_in + merger_in + merger_in * v["out_hidden_size"] + v["out_hidden_size"]
-    )  # noqa: E731
+    out = v["out_hidden_size"]
+
+    def merger(norm: int) -> int:
+        return norm * 2 + merger_in * merger_in + merger_in + merger_in * out + out
+
     vision = patch + v["num_position_embeddings"] * Hv + v["depth"] * block + merger(Hv)
     vision += len(v.get("deepstack_visual_indexes", [])) * merger(merger_in)
     return text + lm_head + vision

@@ -6,30 +6,47 @@ import argparse
 import json
 from typing import Any
 
+import pandas as pd
+
 import helpers.estimate.memory as memory
 from helpers.core.errors import WorkbookError, cli_exit
-from helpers.core.units import fmt_gib
+from helpers.core.model import select_model
+from helpers.core.tables import frame, to_text
+from helpers.core.units import gib
 from helpers.estimate.memory import MemoryEstimate, estimate_peak_memory
 from helpers.estimate.placement import plan_placement
 from helpers.estimate.vision_tokens import parse_size
 
 
-def _table(est: MemoryEstimate, placement: dict[str, Any] | None) -> str:
+def memory_rows(est: MemoryEstimate, placement: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The estimate as a DataFrame: one row per term (GiB), then parameters and, given, the placement.
+
+    Example:
+        >>> rows = memory_rows(estimate_peak_memory("tiny", device="cpu"))
+        >>> rows["term"].tolist()[:2]
+        ['weights', 'kv_cache']
+    """
     g = est.gib()
-    lines = [
-        f"{est.model_type}  dtype={est.dtype}  context={est.context_tokens}  batch={est.batch}  "
-        f"sequence={est.sequence_tokens} tokens (visual {est.visual_tokens})",
-        f"  parameters      {est.total_params / 1e9:10.3f} B   active/token {est.active_params / 1e9:.3f} B",
-    ]
-    for k in ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes", "peak_bytes"):
-        lines.append(f"  {k[:-6]:<15} {g[k]:10.3f} GiB")
+    terms = ("weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes", "peak_bytes")
+    rows: list[dict[str, Any]] = [{"term": k[: -len("_bytes")], "value": g[k], "unit": "GiB"} for k in terms]
+    rows.append({"term": "parameters", "value": round(est.total_params / 1e9, 3), "unit": "B"})
+    rows.append({"term": "active/token", "value": round(est.active_params / 1e9, 3), "unit": "B"})
     if placement:
-        lines.append(
-            f"  placement on {placement['hardware']}: "
-            + ", ".join(f"{d} {fmt_gib(v)}" for d, v in placement["bytes_by_device"].items())
-            + f"; per-token transfer {fmt_gib(placement['transfer_bytes_per_token'])}; fits={placement['fits']}"
-        )
-    return "\n".join(lines)
+        for device, n in placement["bytes_by_device"].items():
+            rows.append({"term": f"on {device}", "value": round(gib(n), 3), "unit": "GiB"})
+        transfer = placement["transfer_bytes_per_token"]
+        rows.append({"term": "transfer/token", "value": round(gib(transfer), 3), "unit": "GiB"})
+    return frame(rows)
+
+
+def _headline(est: MemoryEstimate, placement: dict[str, Any] | None) -> str:
+    line = (
+        f"{est.model_type}  dtype={est.dtype}  context={est.context_tokens}  batch={est.batch}  "
+        f"sequence={est.sequence_tokens} tokens (visual {est.visual_tokens})"
+    )
+    if placement:
+        line += f"\nplacement on {placement['hardware']}: fits={placement['fits']}"
+    return line
 
 
 def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
@@ -59,8 +76,9 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
                 raise WorkbookError(
                     f"--{name.replace('_', '-')} {v}: give a pixel count between 1 and 1,000,000,000"
                 )
+        choice = select_model(args.model, weights=False, what="--model")
         est = estimate_peak_memory(
-            args.model,
+            choice,
             args.dtype,
             args.context,
             args.batch,
@@ -72,7 +90,7 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
         )
         placement = None
         if args.gpus:
-            placement = plan_placement(args.model, args.gpus, est).summary()
+            placement = plan_placement(choice, args.gpus, est).summary()
     except WorkbookError as err:
         return cli_exit(err)
     if args.json:
@@ -81,5 +99,6 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
             out["placement"] = placement
         print(json.dumps(out))
     else:
-        print(_table(est, placement))
+        print(_headline(est, placement))
+        print(to_text(memory_rows(est, placement)))
     return 0

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.core.configs import load_config_dict
 from helpers.core.errors import WorkbookError
+from helpers.core.model import model_config
 from helpers.core.units import GIB, MIB
 from helpers.estimate.census import Census, canonical_dtype, census
 from helpers.estimate.vision_tokens import vision_patches, visual_tokens
@@ -96,7 +96,7 @@ def kv_bytes_per_token(config: Any, dtype: str = "bfloat16") -> int:
         >>> kv_bytes_per_token("data/configs/Qwen3-VL-30B-A3B-Instruct.json")  # 2 x 48 x 4 x 128 x 2
         98304
     """
-    t = (config if isinstance(config, dict) else load_config_dict(config))["text_config"]
+    t = model_config(config)["text_config"]
     hd = t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"]
     return 2 * t["num_hidden_layers"] * t["num_key_value_heads"] * hd * _act_bytes(canonical_dtype(dtype))
 
@@ -108,7 +108,7 @@ def input_tensor_bytes(cfg: dict[str, Any], patches: list[int], tokens: int, bat
     attention_mask and mm_token_type_ids are int64 [batch, tokens].
 
     Example:
-        >>> input_tensor_bytes(load_config_dict("tiny"), [8580], 2300)  # 8580 x 1536 x 4 + 3 x 8 x 2300
+        >>> input_tensor_bytes(model_config("tiny"), [8580], 2300)  # 8580 x 1536 x 4 + 3 x 8 x 2300
         52770720
     """
     v = cfg["vision_config"]
@@ -124,7 +124,7 @@ def preprocess_bytes(cfg: dict[str, Any], patches: list[int]) -> int:
     last copy is written, two fp32 images of the same size are alive besides it.
 
     Example:
-        >>> preprocess_bytes(load_config_dict("tiny"), [8580]) == 2 * 8580 * 1536 * 4
+        >>> preprocess_bytes(model_config("tiny"), [8580]) == 2 * 8580 * 1536 * 4
         True
     """
     v = cfg["vision_config"]
@@ -249,7 +249,7 @@ def estimate_peak_memory(
         raise WorkbookError(
             f"attn_implementation {attn_implementation!r}: use sdpa, eager or flash_attention_2"
         )
-    cfg = config if isinstance(config, dict) else load_config_dict(config)
+    cfg = model_config(config)
     c: Census = census(cfg)
     images = list(images or [])
     vis = [visual_tokens(w, h, min_pixels, max_pixels) for w, h in images]

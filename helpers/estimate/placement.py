@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.core.configs import load_config_dict
 from helpers.core.hardware import Hardware, parse_gpus
+from helpers.core.model import model_config
 from helpers.core.units import fmt_gib
 from helpers.estimate.census import QUANTISED, canonical_dtype, component_of, meta_model
 
@@ -95,7 +95,7 @@ def plan_placement(
     from accelerate.utils import compute_module_sizes, get_balanced_memory, infer_auto_device_map
 
     hw = parse_gpus(gpus) if isinstance(gpus, str) else gpus
-    cfg = load_config_dict(model)
+    cfg = model_config(model)
     if estimate is None:
         from helpers.estimate.memory import estimate_peak_memory
 

@@ -25,9 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from helpers.core.errors import WorkbookError
 from helpers.core.safetensors_io import DTYPE_BYTES, st_dtype
-from helpers.core.units import GIB, fmt_gib
+from helpers.core.tables import frame
+from helpers.core.units import GIB, fmt_gib, gib
 from helpers.estimate.census import meta_model
 
 
@@ -105,16 +108,27 @@ class CheckpointAnatomy:
         """Share of the bytes held by MoE expert tensors."""
         return sum(t.nbytes for t in self.tensors if t.is_expert) / max(self.total_bytes, 1)
 
-    def table(self) -> str:
-        """Text table of the shards."""
-        lines = [f"{'shard':<36} {'tensors':>7} {'GiB':>8}  dtypes          holds"]
-        for r in self.shard_rows():
-            dtypes = ",".join(f"{k}×{v}" for k, v in r["dtypes"].items())
-            lines.append(
-                f"{r['shard']:<36} {r['tensors']:>7} {r['bytes'] / GIB:>8.3f}  {dtypes:<15} {r['groups']}"
-            )
-        lines.append(f"{'total':<36} {self.n_tensors:>7} {self.total_bytes / GIB:>8.3f}")
-        return "\n".join(lines)
+    def table(self) -> pd.DataFrame:
+        """The shards as a DataFrame (shard, tensors, GiB, dtypes, holds) with a closing total row.
+
+        Example:
+            >>> read_anatomy(select_model("tiny").source).table()["shard"].iloc[-1]   # doctest: +SKIP
+            'total'
+        """
+        rows = [
+            {
+                "shard": r["shard"],
+                "tensors": r["tensors"],
+                "size (GiB)": round(gib(r["bytes"]), 3),
+                "dtypes": ",".join(f"{k}×{v}" for k, v in r["dtypes"].items()),
+                "holds": r["groups"],
+            }
+            for r in self.shard_rows()
+        ]
+        rows.append(
+            {"shard": "total", "tensors": self.n_tensors, "size (GiB)": round(gib(self.total_bytes), 3)}
+        )
+        return frame(rows).fillna("")
 
     def figure(self, title: str | None = None):
         """Bar chart: GiB per shard, stacked by what it holds (vision, embeddings, layers, experts, lm_head)."""

@@ -18,8 +18,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from helpers.core.errors import LoadingReportError
-from helpers.core.model import ModelChoice
+from helpers.core.model import ModelChoice, select_model
+from helpers.core.tables import frame, to_text
 from helpers.core.units import GIB, fmt_gib
 
 
@@ -64,14 +67,22 @@ class LoadingReport:
     def is_clean(self) -> bool:
         return not (self.missing or self.unexpected or self.mismatched or self.errors)
 
-    def table(self, limit: int = 5) -> str:
-        """A small text table: kind, count, first names."""
+    def table(self, limit: int = 5) -> pd.DataFrame:
+        """A DataFrame: kind, count, the first `limit` names.
+
+        Example:
+            >>> LoadingReport(missing=["a.weight"]).table()["count"].tolist()
+            [1, 0, 0]
+        """
         rows = [("missing", self.missing), ("unexpected", self.unexpected), ("mismatched", self.mismatched)]
-        lines = [f"{'kind':<11} {'count':>6}  examples"]
-        for kind, names in rows:
-            shown = ", ".join(names[:limit]) + (" …" if len(names) > limit else "")
-            lines.append(f"{kind:<11} {len(names):>6}  {shown}")
-        return "\n".join(lines)
+        return frame(
+            {
+                "kind": kind,
+                "count": len(names),
+                "examples": ", ".join(names[:limit]) + (" …" if len(names) > limit else ""),
+            }
+            for kind, names in rows
+        )
 
     def raise_if_unclean(self, source: str) -> None:
         if not self.is_clean:
@@ -79,7 +90,7 @@ class LoadingReport:
                 f"{source} loaded with weights that would be RANDOM "
                 f"({len(self.missing)} missing, {len(self.unexpected)} unexpected, "
                 f"{len(self.mismatched)} mismatched); diagnose it with "
-                f"`qwen3vl doctor diagnose {source}`\n{self.table()}"
+                f"`qwen3vl doctor diagnose {source}`\n{to_text(self.table())}"
             )
 
 
@@ -105,9 +116,12 @@ def load_strict(source: str, **from_pretrained_kwargs: Any):
     return model.eval(), report
 
 
-def load_model(choice: ModelChoice, **from_pretrained_kwargs: Any):
-    """Load model and processor of a `ModelChoice`; returns (model, processor, LoadingReport)."""
+def load_model(choice: ModelChoice | str, **from_pretrained_kwargs: Any):
+    """Load model and processor of a `ModelChoice` (or a setting, resolved by `select_model`);
+    returns (model, processor, LoadingReport). A config file has no weights: ModelSelectionError."""
     from transformers import AutoProcessor
+
+    choice = select_model(choice)
 
     model, report = load_strict(choice.source, **from_pretrained_kwargs)
     processor = AutoProcessor.from_pretrained(choice.source)
@@ -156,7 +170,7 @@ def touch_parameters(model: Any) -> int:
     return touched
 
 
-def load_measured(source: str, monitor: Any = None, **from_pretrained_kwargs: Any):
+def load_measured(source: ModelChoice | str, monitor: Any = None, **from_pretrained_kwargs: Any):
     """`load_strict` with checks first and measurements: returns (model, LoadMeasurement).
 
     Before any weight is read, the request (device_map, max_memory, offload_folder) is checked on a
@@ -178,6 +192,8 @@ def load_measured(source: str, monitor: Any = None, **from_pretrained_kwargs: An
     from helpers.load.device_maps import check_offload_folder, check_request, plan_device_map
     from helpers.load.monitor import MemoryMonitor
 
+    if isinstance(source, ModelChoice):
+        source = source.source
     config = Path(source) / "config.json"
     if config.is_file():
         meta = meta_model(config, "bfloat16")
