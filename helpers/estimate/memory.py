@@ -252,7 +252,7 @@ def estimate_peak_memory(
     cfg = model_config(config)
     c: Census = census(cfg)
     images = list(images or [])
-    vis = [visual_tokens(w, h, min_pixels, max_pixels) for w, h in images]
+    vis = visual_tokens(list(images), min_pixels=min_pixels, max_pixels=max_pixels)
     patches = [vision_patches(w, h, min_pixels, max_pixels) for w, h in images] * batch
     seq = context_tokens + sum(vis)
     b = _act_bytes(dtype)

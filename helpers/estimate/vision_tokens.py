@@ -78,14 +78,27 @@ def vision_patches(
 
 
 def visual_tokens(
-    width: int, height: int, min_pixels: int | None = None, max_pixels: int | None = None
-) -> int:
-    """Tokens one image adds to the language model's sequence (what `<|image_pad|>` expands to).
+    width: int | tuple[int, int] | list[tuple[int, int]],
+    height: int | None = None,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+) -> Any:
+    """Tokens an image adds to the language model's sequence (what `<|image_pad|>` expands to): the one
+    estimator, for one image (``width, height`` or a ``(width, height)`` pair: an int) or a list of sizes
+    (a list). `helpers.core.chat.visual_tokens_of` reads the count the processor really produced.
 
     Example:
-        >>> visual_tokens(320, 240)
-        80
+        >>> visual_tokens(320, 240), visual_tokens((320, 240))
+        (80, 80)
+        >>> visual_tokens([(640, 480), (2480, 3508)], max_pixels=1024 * 1024)
+        [300, 988]
     """
+    if isinstance(width, list):
+        return [visual_tokens(w, h, min_pixels, max_pixels) for w, h in width]
+    if isinstance(width, tuple):
+        width, height = width
+    if height is None:
+        raise WorkbookError(f"visual_tokens({width!r}): give width and height, a (width, height) pair or a list")
     return vision_patches(width, height, min_pixels, max_pixels) // default_rules().merge_size ** 2
 
 

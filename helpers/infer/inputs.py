@@ -12,7 +12,7 @@
 Example:
     >>> normalize_punctuation("合计：１２３元、ＡＢＣ，好。")
     '合计：123元、ABC，好。'
-    >>> visual_tokens_for([(640, 480), (2480, 3508)], max_pixels=1024 * 1024)
+    >>> visual_tokens([(640, 480), (2480, 3508)], max_pixels=1024 * 1024)
     [300, 988]
 """
 
@@ -89,13 +89,6 @@ def fit_to_budget(image: Any, min_pixels: int | None = None, max_pixels: int | N
     return image if (w, h) == image.size else image.resize((w, h))
 
 
-def visual_tokens_for(
-    sizes: list[tuple[int, int]], min_pixels: int | None = None, max_pixels: int | None = None
-) -> list[int]:
-    """Visual tokens per image size under a budget (equals the processor's count)."""
-    return [visual_tokens(w, h, min_pixels, max_pixels) for w, h in sizes]
-
-
 @dataclass
 class RequestBudget:
     """What one request costs, known before inference."""
@@ -155,7 +148,7 @@ def request_budget(
     a request over budget raises BudgetError saying how to shrink it.
     """
     resized = [resized_size(w, h, min_pixels, max_pixels) for w, h in image_sizes]
-    vis = visual_tokens_for(image_sizes, min_pixels, max_pixels)
+    vis = visual_tokens(list(image_sizes), min_pixels=min_pixels, max_pixels=max_pixels)
     budget = RequestBudget(
         list(image_sizes), resized, vis, text_tokens(tokenizer, len(image_sizes), prompt), max_new_tokens
     )

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from helpers.core.model import model_config
 from helpers.load.loading import LoadingReport
 
 
@@ -34,10 +35,11 @@ def check_vision2seq_import() -> dict[str, Any]:
     return {"importable": importable, "error": error, "qwen3_vl_moe": mapping.get("qwen3_vl_moe")}
 
 
-def check_builtin_class(model: Any, config_path: Path) -> dict[str, Any]:
+def check_builtin_class(model: Any, choice: Any) -> dict[str, Any]:
     """Claim b: 'trust_remote_code=True is required'. Where the loaded class comes from, and whether
-    the checkpoint's config points at remote code (auto_map)."""
-    config = json.loads(Path(config_path).read_text())
+    the checkpoint's config (`choice`: a `ModelChoice`, a setting or a config path) points at remote
+    code (auto_map)."""
+    config = model_config(choice)
     return {
         "class": type(model).__name__,
         "module": type(model).__module__,
