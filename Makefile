@@ -25,7 +25,8 @@ run: $(STAMP)
 	$(BIN)/qwen3vl run
 
 test: $(STAMP)
-	$(BIN)/ruff check helpers tests benchmarks tools
+	$(BIN)/ruff check helpers tests benchmarks tools notebooks
+	$(BIN)/ruff format --check helpers tests benchmarks tools notebooks
 	$(BIN)/python -m pytest
 
 lab: $(STAMP)

@@ -127,8 +127,12 @@ def checkpoint(name: str) -> Path:
     if stamp.exists() and json.loads(stamp.read_text()) == cfg:
         return folder
     code = (
-        "import json, sys; from helpers.core.fixtures import save_random_checkpoint; cfg = json.loads(sys.argv[1]);"
-        "save_random_checkpoint(cfg, sys.argv[2], max_shard_size='500MB', seed=0, files={'variant.json': sys.argv[1]})"
+        "import json, sys\n"
+        "from helpers.core.fixtures import save_random_checkpoint\n"
+        "cfg = json.loads(sys.argv[1])\n"
+        "save_random_checkpoint(\n"
+        "    cfg, sys.argv[2], max_shard_size='500MB', seed=0, files={'variant.json': sys.argv[1]}\n"
+        ")\n"
     )
     subprocess.run([sys.executable, "-c", code, json.dumps(cfg), str(folder)], check=True, cwd=ROOT)
     return folder

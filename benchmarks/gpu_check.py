@@ -177,8 +177,8 @@ def main() -> None:
     tps_gpu = rows[0]["decode_tok_s"]
     tps_off = offload_decode(model, cfg, inputs, device, layers_off, new)
     print(
-        f"{'text':>6s} {'img':>3s} {'cap':>8s} {'tokens':>7s} {'pred MiB':>10s} {'meas MiB':>10s} {'err':>7s} "
-        f"{'prefill s':>9s} {'dec tok/s':>9s}"
+        f"{'text':>6s} {'img':>3s} {'cap':>8s} {'tokens':>7s} {'pred MiB':>10s} {'meas MiB':>10s} "
+        f"{'err':>7s} {'prefill s':>9s} {'dec tok/s':>9s}"
     )
     for r in rows:
         err = "" if r["err"] is None else f"{100 * r['err']:+6.1f}%"

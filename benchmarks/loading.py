@@ -61,7 +61,8 @@ SIZES = {  # bf16 weights: ~0.15 GiB (notebook), ~0.65 GiB (quick), ~1.6 GiB (fu
 
 
 def bench_config(size: str) -> dict:
-    """The tiny fixture's config (the real 30B config, shrunk) grown to a few hundred MB–GB; experts non-square."""
+    """The tiny fixture's config (the real 30B config, shrunk) grown to a few hundred MB–GB; experts
+    non-square."""
     from helpers.core.fixtures import grown_config
 
     return grown_config("tiny-moe", {"num_experts_per_tok": 2, **SIZES[size]})
@@ -73,7 +74,8 @@ def is_built(folder: Path) -> bool:
 
 
 def build_checkpoint(size: str) -> Path:
-    """Build once: <folder>/ sharded safetensors (save_pretrained) and <folder>/state_dict.bin (torch.save, one file).
+    """Build once: <folder>/ sharded safetensors (save_pretrained) and <folder>/state_dict.bin (torch.save,
+    one file).
 
     Both are written in one atomic folder: an interrupted build leaves nothing half-written.
     """

@@ -125,8 +125,12 @@ def build(hidden: int, shard: str) -> tuple[Path, Path]:
 
 def run_repair(src: Path, dst: Path, ref: Path | None) -> dict:
     shutil.rmtree(dst, ignore_errors=True)
-    out = subprocess.run([sys.executable, "-c", CHILD, str(src), str(dst), str(ref or "")], capture_output=True,
-                         text=True, cwd=ROOT)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(src), str(dst), str(ref or "")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if out.returncode:
         raise SystemExit(f"repair child failed:\n{out.stderr[-3000:]}")
     shutil.rmtree(dst)
@@ -202,9 +206,11 @@ def main() -> int:
     result["rewrite_only_vs_cp"] = round(
         cp_med / (rep_med - result["phases_s"]["verify"]), 3
     )  # labelled: no verify
-    print(f"cp {[round(s, 3) for s in cp_s]} s; repair {[round(r['seconds'], 3) for r in runs]} s; "
-          f"with reference {[round(r['seconds'], 3) for r in ref_runs]} s; samples/run "
-          f"{[r['samples'] for r in runs]}")  # fmt: skip
+    print(
+        f"cp {[round(s, 3) for s in cp_s]} s; repair {[round(r['seconds'], 3) for r in runs]} s; "
+        f"with reference {[round(r['seconds'], 3) for r in ref_runs]} s; samples/run "
+        f"{[r['samples'] for r in runs]}"
+    )
     print("RESULT " + json.dumps(result))
     return 0
 

@@ -70,7 +70,8 @@ def test_release_anatomy_of_the_30b(model_30b):
 
 
 def test_release_layout_is_what_the_loader_converts(tiny_moe, tmp_path):
-    """Rewrite the tiny checkpoint's experts in the release layout: it must load clean with the same weights."""
+    """Rewrite the tiny checkpoint's experts in the release layout: it must load clean with the same
+    weights."""
     dst = tmp_path / "release-layout"
     shutil.copytree(tiny_moe, dst)
     for shard in dst.glob("*.safetensors"):

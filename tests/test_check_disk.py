@@ -1,4 +1,5 @@
-"""The pre-install disk check refuses, in one line, a disk that cannot hold the venv, and passes one that can."""
+"""The pre-install disk check refuses, in one line, a disk that cannot hold the venv, and passes one that
+can."""
 
 import subprocess
 import sys

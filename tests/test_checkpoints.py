@@ -44,8 +44,14 @@ def test_fault_diagnosed_and_repaired(name, tmp_path):
     before = folder_hash(variant.path)
     dst = tmp_path / "fixed"
     if fault.repairable:
-        result = repair(variant.path, dst, base=variant.reference, reference=variant.reference, progress=False,
-                        **fault.repair_kwargs)  # fmt: skip
+        result = repair(
+            variant.path,
+            dst,
+            base=variant.reference,
+            reference=variant.reference,
+            progress=False,
+            **fault.repair_kwargs,
+        )
         assert result.verified and result.max_abs_diff == 0.0  # logits of dst == logits of the healthy model
         left = [f.code for f in diagnose(dst).findings if f.severity != "info"]
         assert set(left) <= {"experts-ambiguous-square"} and (not left or fault.square)
@@ -86,8 +92,9 @@ def test_square_experts_without_layout_refused_and_wrong_layout_caught(tmp_path)
 
 def test_repair_with_reference_and_small_shards_streams(tmp_path):
     variant = make_variant("prefix-module", tmp_path)
-    result = repair(variant.path, tmp_path / "out", reference=variant.reference, max_shard_bytes=200_000,
-                    progress=False)  # fmt: skip
+    result = repair(
+        variant.path, tmp_path / "out", reference=variant.reference, max_shard_bytes=200_000, progress=False
+    )
     assert result.max_abs_diff == 0.0
     shards = list((tmp_path / "out").glob("*.safetensors"))
     assert len(shards) > 3

@@ -16,8 +16,11 @@ from helpers.core.safetensors_io import SafetensorsError, ShardWriter, read_head
 @pytest.fixture
 def source(tmp_path):
     torch.manual_seed(0)
-    tensors = {"a": torch.randn(300, 70).to(torch.bfloat16), "b": torch.arange(12, dtype=torch.int64).reshape(3, 4),
-               "c": torch.randn(5)}  # fmt: skip
+    tensors = {
+        "a": torch.randn(300, 70).to(torch.bfloat16),
+        "b": torch.arange(12, dtype=torch.int64).reshape(3, 4),
+        "c": torch.randn(5),
+    }
     path = tmp_path / "src.safetensors"
     save_file(tensors, path, metadata={"format": "pt"})
     return path, tensors

@@ -1,4 +1,5 @@
-"""The synthetic VQA set: deterministic, bilingual, multi-image questions, answers consistent with the data."""
+"""The synthetic VQA set: deterministic, bilingual, multi-image questions, answers consistent with the
+data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The house rules of helpers/: stage packages, one-way data flow, no import cycle, small modules, a chapter map."""
+"""The house rules of helpers/: stage packages, one-way data flow, no import cycle, small modules, a
+chapter map."""
 
 from __future__ import annotations
 

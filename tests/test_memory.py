@@ -10,8 +10,8 @@ import pytest
 
 from helpers.core.configs import load_config_dict
 from helpers.core.errors import WorkbookError
-from helpers.core.model import model_config, select_model
 from helpers.core.fixtures import build_fixture
+from helpers.core.model import model_config, select_model
 from helpers.core.paths import CONFIGS_DIR, ROOT
 from helpers.estimate.census import census, count_from_config
 from helpers.estimate.cli import main
@@ -169,7 +169,8 @@ def test_input_tensor_bytes_equal_processor_output():
         for k in ("pixel_values", "input_ids", "attention_mask", "mm_token_type_ids")
     )
     patches = [vision_patches(w, h) for w, h in sizes]
-    assert input_tensor_bytes(select_model("tiny", weights=False).config, patches, int(inputs["input_ids"].shape[1])) == held
+    tiny = select_model("tiny", weights=False).config
+    assert input_tensor_bytes(tiny, patches, int(inputs["input_ids"].shape[1])) == held
 
 
 def test_cpu_estimate_counts_inputs_and_load_transient():

@@ -1,4 +1,5 @@
-"""The OCR baseline runs offline from the wheel's models and answers with rules, scored by the same evaluator."""
+"""The OCR baseline runs offline from the wheel's models and answers with rules, scored by the same
+evaluator."""
 
 from __future__ import annotations
 

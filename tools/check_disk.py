@@ -1,9 +1,9 @@
 """Refuse, in one line, to start a fresh .venv on a disk that cannot hold it.
 
-torch 2.14.1 (CUDA build, the pair pip finds for torchvision 0.29.1) with its nvidia-* wheels, triton and the
-rest of the pins measured 6.6 GiB installed; a whole `make test` on a clean clone raised disk use by 9.6 GiB at
-its peak (fixtures, notebook checkpoints, temporary files). Failing here beats pip's "[Errno 28] No space left
-on device" halfway through an install.
+torch 2.14.1 (CUDA build, the pair pip finds for torchvision 0.29.1) with its nvidia-* wheels, triton and
+the rest of the pins measured 6.6 GiB installed; a whole `make test` on a clean clone raised disk use by
+9.6 GiB at its peak (fixtures, notebook checkpoints, temporary files). Failing here beats pip's
+"[Errno 28] No space left on device" halfway through an install.
 
 Usage: python3 tools/check_disk.py FOLDER [NEEDED_GIB]
 """
@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-GIB = 2**30
+GIB = 2**30  # not helpers.core.units: this runs with the system python, before the venv exists
 DEFAULT_NEEDED_GIB = 10.0
 
 
@@ -29,7 +29,8 @@ def main(argv: list[str]) -> int:
     if free < needed:
         print(
             f"error: {probe} has {free:.1f} GiB free; the workbook's .venv and test files need about "
-            f"{needed:.0f} GiB: free some space (old clones, ~/.cache/pip, build/ or .cache/) and run make again",
+            f"{needed:.0f} GiB: free some space (old clones, ~/.cache/pip, build/ or .cache/) "
+            "and run make again",
             file=sys.stderr,
         )
         return 1

@@ -35,7 +35,9 @@ def load_config_dict(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
-        raise ModelSelectionError(f"{str(path)!r} is not a config file or a checkpoint folder with config.json")
+        raise ModelSelectionError(
+            f"{str(path)!r} is not a config file or a checkpoint folder with config.json"
+        )
     try:
         cfg = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -185,7 +185,8 @@ def _write_checkpoint(
     also: Callable[[Any, Path], None] | None = None,
     files: dict[str, str] | None = None,
 ) -> None:
-    """save_pretrained in shards, then the processor files, then `also(model, folder)`, then `files` (name -> text)."""
+    """save_pretrained in shards, then the processor files, then `also(model, folder)`, then `files`
+    (name -> text)."""
     model.save_pretrained(folder, max_shard_size=max_shard_size)
     if processor:
         build_processor().save_pretrained(folder)
@@ -205,7 +206,8 @@ def save_random_checkpoint(
     also: Callable[[Any, Path], None] | None = None,
     files: dict[str, str] | None = None,
 ) -> Path:
-    """Save a seeded random-weight bf16 checkpoint of `config` at `dest`, atomically; RANDOM weights, noise output.
+    """Save a seeded random-weight bf16 checkpoint of `config` at `dest`, atomically; RANDOM weights, noise
+    output.
 
     The real class, `save_pretrained(max_shard_size=…)`, the processor files (unless `processor=False`),
     then `also(model, folder)` for anything more and `files` (name -> text, e.g. a "done" marker) last.

@@ -107,7 +107,9 @@ def _hub_cached_config(hub_id: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
-def select_model(value: Any = None, build: bool = True, weights: bool = True, what: str = ENV_VAR) -> ModelChoice:
+def select_model(
+    value: Any = None, build: bool = True, weights: bool = True, what: str = ENV_VAR
+) -> ModelChoice:
     """Resolve the model setting, failing early with one line that names the setting and the default.
 
     `value` may also be a `ModelChoice` (returned as is) or a Path. ``weights=False`` is for meta-only

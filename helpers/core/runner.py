@@ -64,7 +64,8 @@ def execute_notebook(path: Path, model: str | None = None, out_dir: Path = BUILD
         ENV_VAR: model_setting(model),
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     }
-    # IPC sockets in a private temporary folder: local-only, and no "running over TCP without encryption" warning
+    # IPC sockets in a private temporary folder: local-only, and no "running over TCP without encryption"
+    # warning
     from jupyter_client.manager import AsyncKernelManager
 
     ipc_dir = Path(tempfile.mkdtemp(prefix="wb-kernel-"))

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_HEADER = 100_000_000  # the safetensors library's own limit
+# The two lookup tables below keep `# fmt: skip`: packed, a dtype family a line, they read as the table they
+# are; one entry a line (ruff format's layout) would spread 17 pairs over 17 lines.
 DTYPE_BYTES = {
     "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4,
     "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "C64": 8,
@@ -126,7 +128,8 @@ def read_header(path: Path, strict: bool = True) -> Header:
     if pos != data_len and strict:
         raise SafetensorsError(
             "data-not-covered",
-            f"{path.name}: tensors cover {pos:,} of {data_len:,} data bytes (incomplete metadata, file not fully covered)",
+            f"{path.name}: tensors cover {pos:,} of {data_len:,} data bytes "
+            "(incomplete metadata, file not fully covered)",
         )
     return header
 

@@ -149,7 +149,8 @@ class Census:
         return {comp: n * int(DTYPE_BYTES[dtype]) for comp, n in self.components.items()}
 
     def weights_bytes(self, dtype: str = "bfloat16") -> int:
-        """Total weight bytes in `dtype` (exact for bf16/fp16/fp32; the stated convention for fp8/int8/int4)."""
+        """Total weight bytes in `dtype` (exact for bf16/fp16/fp32; the stated convention for
+        fp8/int8/int4)."""
         return sum(self.bytes_by_component(dtype).values())
 
 
@@ -186,7 +187,8 @@ def _census_cached(key: str) -> Census:
 
 
 def census(model: Any) -> Census:
-    """Census of a `ModelChoice`, a setting (config file, checkpoint folder, known Hub id, `tiny`) or a config dict.
+    """Census of a `ModelChoice`, a setting (config file, checkpoint folder, known Hub id, `tiny`) or a
+    config dict.
 
     Example:
         >>> census("tiny").class_name

@@ -27,7 +27,8 @@ import json, re, sys, threading, time
 import psutil, torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
-from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration  # import code first
+# import the model code first
+from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration
 from helpers.core.chat import prepare_inputs, visual_tokens_of
 torch.set_num_threads(2)
 folder, words, images, new = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
@@ -54,9 +55,10 @@ with torch.inference_mode():
     out = model.generate(**inputs, max_new_tokens=new, min_new_tokens=new, do_sample=False)
 seconds = time.perf_counter() - t
 vis = visual_tokens_of(inputs, processor.image_processor.merge_size)
-print(json.dumps({"base": base, "storage": sum(storages.values()), "after_load": after_load, "peak_load": peak_load,
-                  "after_prepare": after_prepare, "peak_prepare": peak_prepare, "peak": hwm(),
-                  "input_bytes": sum(v.nelement() * v.element_size() for v in inputs.values() if hasattr(v, "nelement")),
+input_bytes = sum(v.nelement() * v.element_size() for v in inputs.values() if hasattr(v, "nelement"))
+print(json.dumps({"base": base, "storage": sum(storages.values()), "after_load": after_load,
+                  "peak_load": peak_load, "after_prepare": after_prepare, "peak_prepare": peak_prepare,
+                  "peak": hwm(), "input_bytes": input_bytes,
                   "prompt": int(inputs["input_ids"].shape[1]), "visual": vis,
                   "new": int(out.shape[1] - inputs["input_ids"].shape[1]), "seconds": seconds}))
 """

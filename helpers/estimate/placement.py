@@ -103,7 +103,8 @@ def plan_placement(
     dtype = canonical_dtype(dtype or estimate.dtype)
     meta = meta_model(cfg)
     acc_dtype, special = _accelerate_dtypes(meta, dtype)
-    # the hardware budget already leaves the runtime overhead out; on CUDA reserve only what the estimate adds to it
+    # the hardware budget already leaves the runtime overhead out; on CUDA reserve only what the estimate
+    # adds to it
     slack = estimate.overhead_bytes - (
         hw.runtime_overhead_bytes if estimate.device == "cuda" else estimate.overhead_bytes
     )
@@ -204,7 +205,8 @@ def bytes_per_device(
 ) -> dict[Any, int]:
     """Sum the bytes each device receives under a device map (ordered: GPUs, cpu, disk).
 
-    `sizes` (module name -> bytes) defaults to `module_sizes(model)`; pass accelerate's sizes for another dtype.
+    `sizes` (module name -> bytes) defaults to `module_sizes(model)`; pass accelerate's sizes for another
+    dtype.
     """
     sizes = module_sizes(model) if sizes is None else sizes
     totals: dict[Any, int] = {}

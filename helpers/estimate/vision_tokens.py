@@ -98,7 +98,9 @@ def visual_tokens(
     if isinstance(width, tuple):
         width, height = width
     if height is None:
-        raise WorkbookError(f"visual_tokens({width!r}): give width and height, a (width, height) pair or a list")
+        raise WorkbookError(
+            f"visual_tokens({width!r}): give width and height, a (width, height) pair or a list"
+        )
     return vision_patches(width, height, min_pixels, max_pixels) // default_rules().merge_size ** 2
 
 

@@ -198,7 +198,8 @@ class HttpBackend(Backend):
             if attempt < self.retries:
                 time.sleep(self.backoff_s * 2**attempt)
         raise BackendError(
-            f"no OpenAI-compatible server answered at {self.base_url} after {self.retries + 1} tries ({last}); "
+            f"no OpenAI-compatible server answered at {self.base_url} after {self.retries + 1} tries "
+            f"({last}); "
             f"start one (e.g. `transformers serve MODEL --port 8000`, `vllm serve MODEL`) or fix --model"
         )
 

@@ -42,7 +42,8 @@ def generate_answers(
     max_pixels: int | None = None,
     **processor_kwargs: Any,
 ) -> list[GenerationResult]:
-    """Greedy generation for (images, prompt) requests through one `generate` call; decoded text and costs each.
+    """Greedy generation for (images, prompt) requests through one `generate` call; decoded text and costs
+    each.
 
     Several requests go as one left-padded batch: each row's prompt tokens come from its attention mask,
     its new tokens exclude padding, and the call's seconds are shared evenly. One request is not padded.

@@ -166,7 +166,8 @@ def request_budget(
         )
     if max_tokens is not None and budget.total_tokens > max_tokens:
         raise BudgetError(
-            f"the request needs {budget.total_tokens:,} tokens ({sum(vis):,} visual) but the budget is {max_tokens:,}: "
+            f"the request needs {budget.total_tokens:,} tokens ({sum(vis):,} visual) "
+            f"but the budget is {max_tokens:,}: "
             "lower max_pixels, send fewer images, or split the text with split_to_budget"
         )
     return budget

@@ -52,7 +52,8 @@ def json_prompt(fields: dict[str, str], types: dict[str, str] | None = None, pre
     """A prompt that asks for exactly one JSON object with the given keys (questions as descriptions).
 
     Example:
-        >>> print(json_prompt({"total": "What is the total?"}, {"total": "number"}))  # doctest: +NORMALIZE_WHITESPACE
+        >>> print(json_prompt({"total": "What is the total?"}, {"total": "number"}))
+        ... # doctest: +NORMALIZE_WHITESPACE
         Answer using the image(s). Reply with one JSON object and nothing else, with these keys:
         "total" (number): What is the total?
         Example: {"total": ...}

@@ -131,7 +131,8 @@ class CheckpointAnatomy:
         return frame(rows).fillna("")
 
     def figure(self, title: str | None = None):
-        """Bar chart: GiB per shard, stacked by what it holds (vision, embeddings, layers, experts, lm_head)."""
+        """Bar chart: GiB per shard, stacked by what it holds (vision, embeddings, layers, experts,
+        lm_head)."""
         from matplotlib.figure import Figure
 
         kinds = ["vision", "embeddings", "attention/norms", "experts", "lm_head"]

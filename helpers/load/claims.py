@@ -1,4 +1,5 @@
-"""Executed checks of the popular guide's loading advice (claims a, b, c, g, h; the others live with their topics).
+"""Executed checks of the popular guide's loading advice (claims a, b, c, g, h; the others live with
+their topics).
 
 Each function runs the library and returns what really happened; the notebook asserts on it, so a
 change in Transformers' behaviour makes the cell fail instead of leaving stale advice in place.

@@ -41,7 +41,8 @@ _GPU_COLOURS = ["#4c72b0", "#55a868", "#8172b3", "#64b5cd", "#937860", "#da8bc3"
 
 
 class DeviceMapError(WorkbookError, ValueError):
-    """A device_map / max_memory / offload_folder request that cannot work; the message says what to change."""
+    """A device_map / max_memory / offload_folder request that cannot work; the message says what to
+    change."""
 
 
 def largest_no_split_layer(model: Any) -> tuple[str, int]:
@@ -111,8 +112,9 @@ def check_request(
             )  # what accelerate assumes when cpu is not given
         if compute and max(compute.values()) < layer_bytes:
             raise DeviceMapError(
-                f"max_memory {_fmt_budgets(budgets)} cannot hold one {type(model.get_submodule(layer)).__name__} "
-                f"({fmt_gib(layer_bytes, 3)}) on any device; give at least one device ≥ {fmt_gib(layer_bytes, 3)}"
+                f"max_memory {_fmt_budgets(budgets)} cannot hold one "
+                f"{type(model.get_submodule(layer)).__name__} ({fmt_gib(layer_bytes, 3)}) on any device; "
+                f"give at least one device ≥ {fmt_gib(layer_bytes, 3)}"
             )
     if offload_folder is not None:
         check_offload_folder(offload_folder, disk_bytes_needed or 0)
@@ -123,7 +125,8 @@ def _fmt_budgets(budgets: dict[Any, int]) -> str:
 
 
 def check_offload_folder(folder: str | Path, bytes_needed: int) -> None:
-    """The folder (or its nearest existing parent) must be writable and have `bytes_needed` free; creates nothing."""
+    """The folder (or its nearest existing parent) must be writable and have `bytes_needed` free; creates
+    nothing."""
     path = Path(folder).expanduser().absolute()
     probe = path
     while not probe.exists():
@@ -201,7 +204,8 @@ def plan_for_hardware(
 
 
 def expand_to_blocks(model: Any, device_map: dict[str, Any]) -> list[tuple[str, int, Any]]:
-    """(block, bytes, device) per placeable block in model order: vision, embeddings, each layer, norm, lm_head."""
+    """(block, bytes, device) per placeable block in model order: vision, embeddings, each layer, norm,
+    lm_head."""
     sizes = module_sizes(model)
     blocks = []
     classes = set(getattr(model, "_no_split_modules", None) or [])

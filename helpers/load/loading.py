@@ -23,7 +23,7 @@ import pandas as pd
 from helpers.core.errors import LoadingReportError
 from helpers.core.model import ModelChoice, select_model
 from helpers.core.tables import frame, to_text
-from helpers.core.units import GIB, fmt_gib
+from helpers.core.units import fmt_gib
 
 
 @contextmanager
@@ -145,8 +145,9 @@ class LoadMeasurement:
     def summary(self) -> str:
         where = ", ".join(f"{d} {fmt_gib(b, 3)}" for d, b in self.devices.items())
         return (
-            f"{self.seconds:.2f} s until every parameter was read; peak host RSS {self.peak_host_bytes / GIB:.3f} "
-            f"GiB, USS {fmt_gib(self.peak_uss_bytes, 3)}, GPU {fmt_gib(self.peak_gpu_bytes, 3)}; "
+            f"{self.seconds:.2f} s until every parameter was read; "
+            f"peak host RSS {fmt_gib(self.peak_host_bytes, 3)}, USS {fmt_gib(self.peak_uss_bytes, 3)}, "
+            f"GPU {fmt_gib(self.peak_gpu_bytes, 3)}; "
             f"parameters: {where}"
         )
 

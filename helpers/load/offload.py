@@ -37,7 +37,8 @@ OFFLOAD_TEXT = {
 
 
 def build_offload_checkpoint(dest: Path | None = None) -> Path:
-    """Build once (cached) a random-weight Qwen3-VL-MoE checkpoint of ~0.6 GiB; RANDOM weights, noise output."""
+    """Build once (cached) a random-weight Qwen3-VL-MoE checkpoint of ~0.6 GiB; RANDOM weights, noise
+    output."""
     from helpers.core.fixtures import grown_config, save_random_checkpoint
     from helpers.core.paths import CACHE_DIR
 
@@ -88,7 +89,8 @@ def offload_run(
     monitor: Any = None,
     repeats: int = 3,
 ) -> OffloadRun:
-    """Load with `budget_bytes` on the main device (GPU 0, or the CPU when there is no GPU) and decode greedily.
+    """Load with `budget_bytes` on the main device (GPU 0, or the CPU when there is no GPU) and decode
+    greedily.
 
     The prompt is random token ids (the weights are random too): this measures speed, not answers.
     Decoding is timed `repeats` times after a warm-up; the median counts (the machine may be shared).

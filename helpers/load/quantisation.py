@@ -61,7 +61,8 @@ def _param_bytes(module: Any) -> int:
 
 
 def quantisation_coverage(config: str | Path) -> list[QuantCoverage]:
-    """For each method, let Transformers' own quantiser rewrite a fresh meta model and count what it replaced."""
+    """For each method, let Transformers' own quantiser rewrite a fresh meta model and count what it
+    replaced."""
     from transformers.quantizers import AutoHfQuantizer
 
     from helpers.estimate.census import meta_model
@@ -175,7 +176,8 @@ GUIDE_PROFILES = [
 def decision_guide(
     config: Any, bnb4_weights_bytes: int, profiles: list[str] | None = None
 ) -> list[dict[str, Any]]:
-    """What to do per hardware profile: does bf16 fit, does fp8 fit *and stay fp8*, would bitsandbytes 4-bit fit
+    """What to do per hardware profile: does bf16 fit, does fp8 fit *and stay fp8*, would bitsandbytes
+    4-bit fit
     (given its measured weight bytes), and otherwise what offload costs per token. Plans come from
     `helpers.estimate.placement` (accelerate on the meta model, room kept for a 4k-token job).
 

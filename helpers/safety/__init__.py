@@ -1,4 +1,5 @@
-"""Stage 5, chapter 08 (and 07, 09): safety middleware for the document case studies: redaction, prompt-injection
+"""Stage 5, chapter 08 (and 07, 09): safety middleware for the document case studies: redaction,
+prompt-injection
 flags, medical policy. Modules: redaction, injection, policy, middleware, cli.
 
 Example:

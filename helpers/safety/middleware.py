@@ -68,7 +68,8 @@ class SafetyTrace:
             rows.append(
                 (
                     "5 medical policy",
-                    f"violations={self.policy.violations or 'none'}, disclaimer added={self.policy.disclaimer_added}",
+                    f"violations={self.policy.violations or 'none'}, "
+                    f"disclaimer added={self.policy.disclaimer_added}",
                 )
             )
         return rows
@@ -87,7 +88,8 @@ class SafeBackend:
     """Wrap a backend so that prompts and answers pass the safety steps; `last_trace` shows them.
 
     `medical=True` applies the medical-output policy to answers. The images are passed through as they
-    are: mask identifier regions on the image (see `helpers.cases.medical_docs`) before sending to a remote endpoint.
+    are: mask identifier regions on the image (see `helpers.cases.medical_docs`) before sending to a
+    remote endpoint.
     """
 
     def __init__(self, backend: Any, medical: bool = True) -> None:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-DISCLAIMER_EN = "Note: automated reading of a document, not medical advice or a diagnosis; a qualified clinician must review it."
+DISCLAIMER_EN = (
+    "Note: automated reading of a document, not medical advice or a diagnosis; "
+    "a qualified clinician must review it."
+)
 DISCLAIMER_ZH = "提示：本结果为对文档内容的自动读取，不构成医疗建议或诊断，须由执业医师审核。"
 WITHHELD_EN = "[withheld: diagnostic or treatment statement — ask a clinician]"
 WITHHELD_ZH = "[已删除：诊断或治疗性表述——请咨询医生]"
