@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.core.units import GIB
+from helpers.core.units import GIB, tokens_per_s
 
 # A MoE of the real class, big enough that offloaded layers cost measurable time (~0.6 GiB bf16).
 OFFLOAD_TEXT = {
@@ -70,7 +70,7 @@ class OffloadRun:
 
     @property
     def tokens_per_s(self) -> float:
-        return self.new_tokens / self.decode_seconds if self.decode_seconds else 0.0
+        return tokens_per_s(self.new_tokens, self.decode_seconds)
 
 
 def _bytes_by_device(model: Any) -> dict[str, int]:
