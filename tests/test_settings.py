@@ -55,3 +55,27 @@ def test_unknown_model_in_a_notebook_is_one_line_not_a_traceback():
         [sys.executable, "-c", code], capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": ""}
     )
     assert out.returncode != 0 and "ModelSelectionError" in out.stderr and "huggingface_hub" not in out.stderr
+
+
+def test_one_choice_carries_its_config_and_a_config_file_is_a_meta_only_setting():
+    from helpers.core.configs import load_config_dict
+    from helpers.core.model import model_config
+    from helpers.core.paths import CONFIGS_DIR
+
+    path = CONFIGS_DIR / "Qwen3-VL-8B-Instruct.json"
+    choice = select_model(str(path), weights=False)
+    assert choice.kind == "config" and choice.config == load_config_dict(path) and choice.name == path.stem
+    assert select_model(path.stem, weights=False).config == choice.config  # a stored config by name
+    hub = select_model("Qwen/Qwen3-VL-30B-A3B-Instruct", weights=False)  # known: no cache needed
+    assert hub.kind == "hub" and hub.config["model_type"] == "qwen3_vl_moe" and hub.is_moe
+    assert select_model(hub) is hub and model_config(hub) is hub.config
+    assert model_config("tiny-dense")["model_type"] == "qwen3_vl" and not select_model("tiny-dense").is_moe
+    with pytest.raises(ModelSelectionError, match="config file: it has no weights"):
+        select_model(str(path))  # loading needs weights
+
+
+@pytest.mark.parametrize("bad", ["data/configs/preprocessor_config.json", "no-such-config"])
+def test_bad_meta_only_setting_is_one_model_selection_error(bad):
+    with pytest.raises(ModelSelectionError) as err:
+        select_model(bad, weights=False, what="--model")
+    assert str(err.value).startswith(f"--model={bad!r}") and "\n" not in str(err.value)

@@ -121,3 +121,11 @@ def test_bad_sizes_are_one_line_errors(bad):
 def test_bad_limits():
     with pytest.raises(WorkbookError):
         visual_tokens(100, 100, min_pixels=10_000, max_pixels=100)
+
+
+def test_one_estimator_for_one_image_a_pair_or_a_list():
+    sizes = [(640, 480), (2480, 3508)]
+    one = [visual_tokens(w, h, max_pixels=1 << 20) for w, h in sizes]
+    assert visual_tokens(sizes, max_pixels=1 << 20) == one
+    assert visual_tokens(sizes[1], max_pixels=1 << 20) == one[1] == 988
+    assert visual_tokens([]) == []
