@@ -94,7 +94,7 @@ def _progress(total: int, desc: str, show: bool):
 
 
 def _score(doc: Any, text: str, numeric_tol: float, prompt: str = "", result: Any = None) -> DocumentResult:
-    """Parse one answer against the document's fields and score it; `result` (a GenerationResult) adds costs."""
+    """Parse one answer against the document's fields and score it; `result` (GenerationResult) adds costs."""
     parsed = parse_json_answer(text, required=list(doc.truth), types=doc.types)
     scores = score_fields(parsed.value if parsed.ok else None, doc.truth, numeric_tol)
     costs = (result.prompt_tokens, result.visual_tokens, result.seconds) if result is not None else ()
