@@ -389,7 +389,7 @@ def question_prompt(st: Statement, q: Question) -> str:
 
 
 def damaged_statement_answers(st: Statement) -> dict[str, dict[str, Any]]:
-    """Answers with one typical mistake each: ``years_swapped`` (columns read the wrong way round; scores fall,
+    """Answers with one typical mistake each: ``years_swapped`` (columns the wrong way round; scores fall,
     A = L + E still holds), ``units_slip`` (total assets in yuan, x1000), ``misread_digit`` (total equity)."""
     t = st.truth
     swapped = {f"{k}_{y}": t[f"{k}_{2025 if y == 2024 else 2024}"] for y in YEARS for k in EXTRACT_KEYS}
