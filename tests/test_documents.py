@@ -1,5 +1,4 @@
-"""The synthetic VQA set: deterministic, bilingual, multi-image questions, answers consistent with the
-data."""
+"""The synthetic VQA set: deterministic, bilingual, multi-image questions, answers that match the data."""
 
 from __future__ import annotations
 
@@ -7,14 +6,8 @@ import hashlib
 import io
 import json
 
-from helpers.cases.documents import (
-    Document,
-    build_vqa_set,
-    generate_vqa,
-    load_documents,
-    vqa_documents,
-    write_document_set,
-)
+from helpers.cases.docset import Document, load_documents, write_document_set
+from helpers.cases.documents import build_vqa_set, generate_vqa, vqa_documents
 from helpers.cases.evaluation import is_numeric_truth
 
 
@@ -77,7 +70,7 @@ def test_reuse_and_round_trip(tmp_path):
 def test_missing_folder_is_one_clear_line(tmp_path):
     import pytest
 
-    from helpers.cases.documents import DocumentSetError
+    from helpers.cases.docset import DocumentSetError
 
     with pytest.raises(DocumentSetError, match="no ground_truth.json"):
         load_documents(tmp_path)

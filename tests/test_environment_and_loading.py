@@ -8,7 +8,6 @@ import pytest
 
 from helpers.core import chat, environment
 from helpers.core.errors import LoadingReportError
-from helpers.estimate import vision_tokens
 from helpers.load import claims
 from helpers.load.loading import LoadingReport, load_strict
 
@@ -63,10 +62,14 @@ def test_strict_loader_refuses_a_relabelled_moe(tiny_moe, tmp_path):
 
 
 def test_claims_of_notebook_00(processor):
+    import transformers
     from PIL import Image
 
-    assert claims.check_vision2seq_import()["importable"] is False
-    g = chat.check_plain_prompt_with_images(processor, [Image.new("RGB", (64, 64))])
-    assert g["plain_prompt_error"] and g["vision_blocks_from_template"] == 1
-    h = vision_tokens.resized_grid(processor, 2480, 3508)
-    assert (h["resized_width"], h["resized_height"], h["visual_tokens"]) == (2496, 3520, 78 * 110)
+    assert not hasattr(transformers, "AutoModelForVision2Seq")  # claim a
+    image = Image.new("RGB", (64, 64))
+    with pytest.raises(ValueError, match="image_pad"):  # claim g: a plain prompt with images fails
+        processor(text="Describe this image.", images=[image], return_tensors="pt")
+    ids = chat.prepare_inputs(processor, [image], "Describe this image.")["input_ids"]
+    assert int((ids == processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")).sum()) == 1
+    grid = processor.image_processor(images=[Image.new("RGB", (2480, 3508))])["image_grid_thw"][0].tolist()
+    assert (grid[2] * 16, grid[1] * 16, grid[1] * grid[2] // 4) == (2496, 3520, 78 * 110)  # claim h

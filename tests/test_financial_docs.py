@@ -51,12 +51,8 @@ def test_money_survives_redaction_and_injection_is_flagged():
 
 
 def test_prompts_carry_the_untrusted_rule_and_the_page_schema():
-    from helpers.cases.financial_docs import (
-        extraction_fields,
-        extraction_prompt,
-        parse_money,
-        question_prompt,
-    )
+    from helpers.cases.financial_docs import extraction_fields, extraction_prompt, question_prompt
+    from helpers.cases.ocr_baselines import parse_money
 
     st = statement(0, "en")
     assert set(extraction_fields(st, 3)[0]) == {"cfo_2025", "cash_end_2025", "cfo_2024", "cash_end_2024"}

@@ -1,8 +1,9 @@
 """Draw simple document pages (text lines and ruled tables) with the CJK font, remembering where things are.
 
-Shared by `helpers.cases.medical_docs` and `helpers.cases.financial_docs`: a `Page` is a white PIL image plus a
-cursor; `line()` draws labelled fields and returns the pixel box of each value, so identifiers can
-be masked later and the ground truth knows where every printed value sits.
+The one drawing stack of the case studies (`documents`, `medical_docs`, `financial_docs`): a `Page` is a
+white PIL image plus a cursor; `line()` draws labelled fields and returns the pixel box of each value, so
+identifiers can be masked later and the ground truth knows where every printed value sits; `text_at()` places
+text at a fixed point (receipts, charts, forms).
 
 Example:
     >>> page = Page(600, 300)
@@ -60,6 +61,12 @@ class Page:
         self.y += size + gap
         return boxes
 
+    def text_at(
+        self, xy: tuple[int, int], text: str, size: int, anchor: str = "la", fill: str = "black"
+    ) -> None:
+        """Text at an absolute position (PIL `anchor`, e.g. "ma" = middle-top); the cursor does not move."""
+        self.draw.text(xy, text, font=cjk_font(size), fill=fill, anchor=anchor)
+
     def center(self, text: str, size: int = 28, gap: int = 14) -> None:
         """A centred title line."""
         font = cjk_font(size)
@@ -82,7 +89,7 @@ class Page:
         bold_rows: set[int] | None = None,
         gap: int = 9,
     ) -> None:
-        """Rows of cells at x offsets `columns` (relative to the margin); 'r' in `aligns` right-aligns a column."""
+        """Rows of cells at x offsets `columns` (from the margin); 'r' in `aligns` right-aligns a column."""
         font = cjk_font(size)
         aligns = aligns or "l" * len(columns)
         bold_rows = bold_rows or set()

@@ -1,9 +1,8 @@
-"""Document sets with ground truth: a generic format, and a seeded synthetic visual-QA set.
+"""The seeded synthetic visual-QA set, written in the document-set format of helpers.cases.docset.
 
-A *document* is images + questions + ground-truth fields (``field -> value``), stored as PNGs beside
-one ``ground_truth.json``; a set in this format runs through helpers.cases.pipeline as it is. The medical
-and financial case studies keep their own records (`medical_docs.LabReport`, `financial_docs.Statement`)
-and share only the evaluator (helpers.cases.evaluation) and the JSON prompts/parser (helpers.infer.structured).
+The medical and financial case studies keep their own records (`medical_docs.LabReport`,
+`financial_docs.Statement`); all three share the drawing stack (helpers.cases.doc_render), the evaluator
+(helpers.cases.evaluation) and the comparison harness (helpers.cases.harness).
 
 The VQA set is drawn with Pillow and Noto Sans CJK SC (nothing under anyone else's licence):
 receipts, tables, bar charts and forms, with questions in Chinese and English whose answers are
@@ -25,131 +24,23 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.core.errors import WorkbookError
-from helpers.core.fonts import cjk_font
-from helpers.core.paths import CACHE_DIR, atomic_folder
+from helpers.cases.doc_render import Page
+from helpers.cases.docset import GROUND_TRUTH, Document, load_documents, write_document_set
+from helpers.core.paths import CACHE_DIR
 
 SEED = 2026
-GROUND_TRUTH = "ground_truth.json"
 
 
-class DocumentSetError(WorkbookError, ValueError):
-    """A document folder is missing or malformed."""
-
-
-@dataclass
-class Document:
-    """One document: its images (paths), questions and ground truth per field.
-
-    `types` says "string" or "number" per field, `langs` the question's language ("zh"/"en"),
-    `ocr_rules` how the OCR baseline should look for each field (optional).
-    """
-
-    id: str
-    kind: str
-    images: list[Path]
-    questions: dict[str, str]
-    truth: dict[str, Any]
-    types: dict[str, str] = field(default_factory=dict)
-    langs: dict[str, str] = field(default_factory=dict)
-    ocr_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def open_images(self) -> list[Any]:
-        """The images as RGB PIL images."""
-        from PIL import Image
-
-        return [Image.open(p).convert("RGB") for p in self.images]
-
-    def to_json(self, root: Path) -> dict[str, Any]:
-        data = asdict(self)
-        data["images"] = [str(Path(p).relative_to(root)) for p in self.images]
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], root: Path) -> Document:
-        data = dict(data)
-        data["images"] = [root / p for p in data["images"]]
-        return cls(**data)
-
-
-def write_document_set(dest: Path, entries: list[tuple[Document, list[Any]]], meta: dict[str, Any]) -> Path:
-    """Write documents and their PIL images to `dest` atomically (temp folder, then rename).
-
-    Each entry's `Document.images` is ignored and replaced by ``<id>_<n>.png`` paths.
-
-    Example:
-        >>> import tempfile
-        >>> from PIL import Image
-        >>> doc = Document("d1", "note", [], {"q": "What?"}, {"q": "x"})
-        >>> write_document_set(Path(tempfile.mkdtemp()) / "set", [(doc, [Image.new("RGB", (64, 64))])], {}).name
-        'set'
-    """
-    dest = Path(dest)
-    with atomic_folder(dest) as tmp:
-        docs = []
-        for doc, images in entries:
-            doc.images = []
-            for n, img in enumerate(images):
-                path = tmp / f"{doc.id}_{n}.png"
-                img.save(path, optimize=False)
-                doc.images.append(path)
-            docs.append(doc.to_json(tmp))
-        payload = {"meta": meta, "documents": docs}
-        (tmp / GROUND_TRUTH).write_text(
-            json.dumps(payload, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-        )
-    return dest
-
-
-def load_documents(folder: Path) -> list[Document]:
-    """Read a document set written by `write_document_set`.
-
-    Example:
-        >>> load_documents(Path("/nonexistent"))  # doctest: +SKIP
-        DocumentSetError: /nonexistent has no ground_truth.json: build the set first …
-    """
-    folder = Path(folder)
-    gt = folder / GROUND_TRUTH
-    if not gt.is_file():
-        raise DocumentSetError(
-            f"{folder} has no {GROUND_TRUTH}: build the set first (e.g. helpers.cases.documents.build_vqa_set())"
-        )
-    try:
-        payload = json.loads(gt.read_text(encoding="utf-8"))
-        docs = [Document.from_json(d, folder) for d in payload["documents"]]
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
-        raise DocumentSetError(
-            f"{gt} is malformed ({type(err).__name__}: {err}); delete the folder and rebuild it"
-        ) from None
-    for doc in docs:
-        for p in doc.images:
-            if not p.is_file():
-                raise DocumentSetError(f"{doc.id}: image {p.name} is missing from {folder}; rebuild the set")
-    return docs
-
-
-# ----------------------------------------------------------------------------- drawing helpers
+# ----------------------------------------------------------------------------- vocabulary
 
 SHOPS = ["绿叶超市", "华联便利店", "新鲜果园", "城南百货", "阳光药房"]
 GOODS = ["牛奶", "面包", "苹果", "鸡蛋", "大米", "酸奶", "香蕉", "茶叶", "矿泉水", "饼干"]
 CITIES = ["北京", "上海", "广州", "深圳", "杭州", "成都"]
 NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊"]
 DEPARTMENTS = ["财务部", "市场部", "技术部", "人事部"]
-
-
-def _canvas(width: int, height: int):
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", (width, height), "white")
-    return img, ImageDraw.Draw(img)
-
-
-def _text(draw, xy, text, size, anchor="la", fill="black"):
-    draw.text(xy, text, font=cjk_font(size), fill=fill, anchor=anchor)
 
 
 def _money(value: float) -> str:
@@ -183,26 +74,27 @@ def _receipt_data(
 def _draw_receipt(data: dict[str, Any]):
     width, row = 480, 34
     height = 250 + row * len(data["items"]) + 90
-    img, d = _canvas(width, height)
-    _text(d, (width // 2, 24), data["shop"], 30, "ma")
-    _text(d, (24, 76), f"日期 Date: {data['date']}", 18)
-    _text(d, (24, 102), f"单号 No: {data['number']}", 18)
+    page = Page(width, height)
+    img, d, text = page.image, page.draw, page.text_at
+    text((width // 2, 24), data["shop"], 30, "ma")
+    text((24, 76), f"日期 Date: {data['date']}", 18)
+    text((24, 102), f"单号 No: {data['number']}", 18)
     y = 146
     cols = [24, 200, 290, 390]
     for x, head in zip(cols, ["商品", "数量", "单价", "金额"], strict=True):
-        _text(d, (x, y), head, 18)
+        text((x, y), head, 18)
     d.line((20, y + 28, width - 20, y + 28), fill="black", width=1)
     y += 40
     for item in data["items"]:
         for x, val in zip(
             cols, [item["name"], str(item["qty"]), _money(item["unit"]), _money(item["amount"])], strict=True
         ):
-            _text(d, (x, y), val, 18)
+            text((x, y), val, 18)
         y += row
     d.line((20, y + 4, width - 20, y + 4), fill="black", width=2)
-    _text(d, (24, y + 18), f"合计 Total: ¥{_money(data['total'])}", 22)
-    _text(d, (24, y + 58), f"发票代码 Invoice code: {data['invoice']}", 11)
-    _text(d, (width // 2, height - 18), "谢谢惠顾 Thank you", 14, "ms")
+    text((24, y + 18), f"合计 Total: ¥{_money(data['total'])}", 22)
+    text((24, y + 58), f"发票代码 Invoice code: {data['invoice']}", 11)
+    text((width // 2, height - 18), "谢谢惠顾 Thank you", 14, "ms")
     return img
 
 
@@ -264,7 +156,8 @@ def _receipt_pair(rng: random.Random, n: int) -> tuple[Document, list[Any]]:
         kind="receipt_pair",
         images=[],
         questions={
-            "cheaper": f"On which receipt is the unit price (单价) of {good} lower? Answer 'first' or 'second'.",
+            "cheaper": f"On which receipt is the unit price (单价) of {good} lower? "
+            "Answer 'first' or 'second'.",
             "total_diff": "两张收据的合计金额相差多少元？（取正数）",
         },
         truth={
@@ -286,17 +179,18 @@ def _table(rng: random.Random, n: int) -> tuple[Document, list[Any]]:
     quarters = ["Q1", "Q2", "Q3", "Q4"]
     values = {c: {q: rng.randint(100, 999) for q in quarters} for c in cities}
     width, row = 640, 44
-    img, d = _canvas(width, 120 + row * (len(cities) + 1))
-    _text(d, (width // 2, 20), "2026年各城市季度销售额（万元）", 24, "ma")
+    page = Page(width, 120 + row * (len(cities) + 1))
+    img, d, text = page.image, page.draw, page.text_at
+    text((width // 2, 20), "2026年各城市季度销售额（万元）", 24, "ma")
     cols = [30, 170, 280, 390, 500]
     y = 80
     for x, head in zip(cols, ["城市", *quarters], strict=True):
-        _text(d, (x, y), head, 20)
+        text((x, y), head, 20)
     d.line((20, y + 32, width - 20, y + 32), fill="black", width=1)
     for c in cities:
         y += row
         for x, val in zip(cols, [c, *(str(values[c][q]) for q in quarters)], strict=True):
-            _text(d, (x, y), val, 20)
+            text((x, y), val, 20)
     ask_city, ask_q = rng.choice(cities), rng.choice(quarters)
     best_q = rng.choice(quarters)
     best = max(cities, key=lambda c: values[c][best_q])
@@ -323,8 +217,9 @@ def _chart(rng: random.Random, n: int) -> tuple[Document, list[Any]]:
     months = [f"{m}月" for m in range(1, 7)]
     values = rng.sample(range(20, 96), len(months))
     width, height, base = 640, 420, 360
-    img, d = _canvas(width, height)
-    _text(d, (width // 2, 16), "月度订单量 Monthly orders", 22, "ma")
+    page = Page(width, height)
+    img, d, text = page.image, page.draw, page.text_at
+    text((width // 2, 16), "月度订单量 Monthly orders", 22, "ma")
     d.line((50, base, width - 20, base), fill="black", width=2)
     slot = (width - 90) // len(months)
     for i, (m, v) in enumerate(zip(months, values, strict=True)):
@@ -332,8 +227,8 @@ def _chart(rng: random.Random, n: int) -> tuple[Document, list[Any]]:
         top = base - int(v * 2.8)
         d.rectangle((x0, top, x0 + slot - 30, base), fill=(70, 130, 180))
         cx = x0 + (slot - 30) // 2
-        _text(d, (cx, top - 6), str(v), 16, "ms")
-        _text(d, (cx, base + 10), m, 16, "ma")
+        text((cx, top - 6), str(v), 16, "ms")
+        text((cx, base + 10), m, 16, "ma")
     ask = rng.choice(months)
     doc = Document(
         id=f"chart_{n}",
@@ -365,13 +260,14 @@ def _form(rng: random.Random, n: int) -> tuple[Document, list[Any]]:
         "department": "部门 Department",
     }
     width = 640
-    img, d = _canvas(width, 120 + 56 * len(labels))
-    _text(d, (width // 2, 20), "入职登记表 Employee Registration Form", 24, "ma")
+    page = Page(width, 120 + 56 * len(labels))
+    img, d, text = page.image, page.draw, page.text_at
+    text((width // 2, 20), "入职登记表 Employee Registration Form", 24, "ma")
     y = 84
     for key, label in labels.items():
         d.rectangle((24, y - 8, width - 24, y + 40), outline="black", width=1)
-        _text(d, (36, y + 4), f"{label}:", 18)
-        _text(d, (330, y + 4), values[key], 18)
+        text((36, y + 4), f"{label}:", 18)
+        text((330, y + 4), values[key], 18)
         y += 56
     doc = Document(
         id=f"form_{n}",

@@ -8,7 +8,8 @@ finding is linked to the sentence whose side, lobe and size match the marked reg
 A check on missing figures is reported as skipped, never as passed.
 
 Example:
-    >>> checks = check_extraction({"total_assets_2025": 100, "total_liabilities_2025": 60, "total_equity_2025": 40})
+    >>> balance = {"total_assets_2025": 100, "total_liabilities_2025": 60, "total_equity_2025": 40}
+    >>> checks = check_extraction(balance)
     >>> [(c.name, c.status) for c in checks][:1]
     [('assets = liabilities + equity (2025)', 'pass')]
     >>> flag_for(7.0, 3.9, 6.1)
@@ -41,7 +42,7 @@ SUMS = {  # total: (parts, sign of each part)
     "net_change": ["cfo", "cfi", "cff"],
     "cash_end": ["cash_begin", "net_change"],
 }
-# Pixels between a nodule's edge and the box drawn around it (medical_docs draws it; the link check undoes it).
+# Pixels between a nodule's edge and the box around it (medical_docs draws it; the link check undoes it).
 REGION_PAD = 8
 
 
@@ -198,7 +199,7 @@ def parse_range(text: str) -> tuple[float | None, float | None]:
 
 
 def check_lab_flags(answer: dict[str, Any], ranges: dict[str, tuple[float, float]]) -> list[Check]:
-    """For each analyte code in `ranges`: the answer's flag (``CODE_flag``) must agree with its value and range.
+    """For each analyte code in `ranges`: the answer's flag (``CODE_flag``) must agree with value and range.
 
     `answer` is flat: ``{"GLU": 7.0, "GLU_flag": "H", ...}``; found/expected hold 1.0 for a consistent flag.
     """

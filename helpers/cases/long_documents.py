@@ -31,7 +31,7 @@ MIN_PAGE_PIXELS = 256 * 256  # below this, printed figures are unreadable: refus
 
 @dataclass(frozen=True)
 class Budget:
-    """Per-request limits: visual tokens, predicted peak bytes (None = no limit), text tokens of prompt + answer."""
+    """Per-request limits: visual tokens, predicted peak bytes (None = no limit), prompt + answer tokens."""
 
     max_visual_tokens: int | None = None
     max_peak_bytes: int | None = None
@@ -156,7 +156,8 @@ def fit_max_pixels(config: Any, sizes: list[tuple[int, int]], pages: list[int], 
     lo = MIN_PAGE_PIXELS // block
     if not request_cost(config, sizes, pages, budget, lo * block).fits:
         raise BudgetError(
-            f"pages {[p + 1 for p in pages]} do not fit the budget even at {MIN_PAGE_PIXELS:,} pixels per page: "
+            f"pages {[p + 1 for p in pages]} do not fit the budget even at {MIN_PAGE_PIXELS:,} "
+            "pixels per page: "
             "raise the budget or ask page by page"
         )
     while lo < hi:  # binary search on the block count

@@ -163,7 +163,7 @@ def find_label(lines: list[OcrLine], label: str) -> OcrLine | None:
 
 
 def _find(lines: list[OcrLine], label: str) -> OcrLine | None:
-    """The first line that contains `label` anywhere (looser than `find_label`: labels with a value glued on)."""
+    """The first line that contains `label` anywhere (looser than `find_label`: a value glued on)."""
     want = norm_ocr(label)
     return next((ln for ln in lines if want in norm_ocr(ln.text)), None)
 

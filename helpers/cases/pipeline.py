@@ -1,9 +1,9 @@
 """Run a document set through a backend: prompt, generate (batched), parse JSON, score — with a progress bar.
 
-Any document set in the helpers.cases.documents format works (the visual-QA set is one): each document
+Any document set in the helpers.cases.docset format works (the visual-QA set is one): each document
 becomes one request that asks for all its fields as one JSON object (helpers.infer.structured), the answer
 is parsed and scored field by field (helpers.cases.evaluation). The OCR baseline goes through the same
-scoring with `run_ocr_baseline`.
+scoring with `run_ocr_baseline`; helpers.cases.harness compares the runs with the ground truth.
 
 Example:
     >>> from helpers.infer.backends import make_backend
@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.cases.evaluation import DAMAGES, Aggregate, FieldScores, aggregate, damage, score_fields
+from helpers.cases.evaluation import Aggregate, FieldScores, aggregate, score_fields
 from helpers.core.tables import frame
 from helpers.infer.structured import ParseResult, json_prompt, parse_json_answer
 
@@ -97,7 +97,7 @@ def _progress(total: int, desc: str, show: bool):
 
 
 def _score(doc: Any, text: str, numeric_tol: float, prompt: str = "", result: Any = None) -> DocumentResult:
-    """Parse one answer against the document's fields and score it; `result` (a GenerationResult) adds costs."""
+    """Parse one answer against the document's fields and score it; `result` (GenerationResult) adds costs."""
     parsed = parse_json_answer(text, required=list(doc.truth), types=doc.types)
     scores = score_fields(parsed.value if parsed.ok else None, doc.truth, numeric_tol)
     costs = (result.prompt_tokens, result.visual_tokens, result.seconds) if result is not None else ()
@@ -156,27 +156,6 @@ def score_answers(
     return PipelineRun(
         name, [_score(doc, text, numeric_tol) for doc, text in zip(documents, texts, strict=True)]
     )
-
-
-def evaluator_checks(documents: list[Any], numeric_tol: float = 0.01) -> dict[str, PipelineRun]:
-    """The evaluator on known answers: the ground truth (must score 1.0), the truth in a code fence with
-    chatter around it (must still score 1.0), and each damage in helpers.cases.evaluation.DAMAGES (must cost).
-
-    Example:
-        >>> from helpers.cases.documents import vqa_documents
-        >>> runs = evaluator_checks(vqa_documents())
-        >>> runs["ground truth"].aggregate.mean, runs["truth in a fence + chatter"].aggregate.mean
-        (1.0, 1.0)
-    """
-    import json
-
-    fenced = [
-        "Here is the JSON:\n```json\n" + json.dumps(d.truth, ensure_ascii=False) + "\n```\nAnything else?"
-        for d in documents
-    ]
-    answers = {"ground truth": [d.truth for d in documents], "truth in a fence + chatter": fenced}
-    answers |= {how: [damage(d.truth, how) for d in documents] for how in DAMAGES}
-    return {name: score_answers(documents, given, name, numeric_tol) for name, given in answers.items()}
 
 
 def run_ocr_baseline(

@@ -86,19 +86,3 @@ def visual_tokens_of(inputs: Any, merge_size: int = 2) -> list[int]:
     if grid is None:
         return []
     return [int(row.prod()) // merge_size**2 for row in grid]
-
-
-def check_plain_prompt_with_images(processor: Any, images: list[Any]) -> dict[str, Any]:
-    """Claim g: 'the processor inserts image tokens itself, so a plain prompt with a list of images works'.
-    Calls the processor that way and returns the error, then counts the pads the chat template puts."""
-    from helpers.core.chat import prepare_inputs
-
-    try:
-        processor(text="Describe these images.", images=images, return_tensors="pt")
-        plain_error = ""
-    except ValueError as err:
-        plain_error = str(err).splitlines()[0]
-    inputs = prepare_inputs(processor, images, "Describe these images.")
-    pad_id = processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")
-    starts = int((inputs["input_ids"] == pad_id).sum())
-    return {"plain_prompt_error": plain_error, "vision_blocks_from_template": starts}

@@ -117,21 +117,3 @@ def parse_size(text: str) -> tuple[int, int]:
     w, h = (int(p) for p in parts)
     _check(w, h, None, None)
     return w, h
-
-
-def resized_grid(processor: Any, width: int, height: int, **processor_kwargs: Any) -> dict[str, int]:
-    """Claim h: what the real image processor does to one size: the resized height and width it
-    feeds the vision tower and the visual tokens that result (no fixed 448×448)."""
-    from PIL import Image
-
-    image = Image.new("RGB", (width, height), "white")
-    out = processor.image_processor(images=[image], return_tensors="pt", **processor_kwargs)
-    t, h, w = (int(x) for x in out["image_grid_thw"][0])
-    patch, merge = processor.image_processor.patch_size, processor.image_processor.merge_size
-    return {
-        "width": width,
-        "height": height,
-        "resized_width": w * patch,
-        "resized_height": h * patch,
-        "visual_tokens": t * h * w // merge**2,
-    }

@@ -1,12 +1,13 @@
-"""Executed checks of the popular guide's loading advice (claims a, b, c, g, h; the others live with
-their topics).
+"""Claim c of the popular guide's loading advice, which needs a relabelled copy of a checkpoint.
 
-Each function runs the library and returns what really happened; the notebook asserts on it, so a
-change in Transformers' behaviour makes the cell fail instead of leaving stale advice in place.
+Notebook 00 writes the short claim checks (a, b, g, h) in its own cells; claim c needs a copy of the MoE
+checkpoint with config.json relabelled as dense, so that part lives here. The notebook asserts on what
+really happened, so a change in Transformers' behaviour makes the cell fail instead of leaving stale advice.
 
 Example:
-    >>> check_vision2seq_import()["importable"]
-    False
+    >>> from helpers.core.fixtures import build_fixtures
+    >>> check_relabelled_moe(build_fixtures()["tiny-moe"])["class"]    # doctest: +SKIP
+    'Qwen3VLForConditionalGeneration'
 """
 
 from __future__ import annotations
@@ -17,36 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers.core.model import model_config
 from helpers.load.loading import LoadingReport
-
-
-def check_vision2seq_import() -> dict[str, Any]:
-    """Claim a: 'load it with AutoModelForVision2Seq'. Returns whether that name still imports, and the
-    class that AutoModelForImageTextToText maps the 30B's model_type to."""
-    from transformers import AutoModelForImageTextToText
-
-    try:
-        from transformers import AutoModelForVision2Seq  # noqa: F401
-
-        importable, error = True, ""
-    except ImportError as err:
-        importable, error = False, str(err).splitlines()[0]
-    mapping = AutoModelForImageTextToText._model_mapping._model_mapping  # model_type -> class name
-    return {"importable": importable, "error": error, "qwen3_vl_moe": mapping.get("qwen3_vl_moe")}
-
-
-def check_builtin_class(model: Any, choice: Any) -> dict[str, Any]:
-    """Claim b: 'trust_remote_code=True is required'. Where the loaded class comes from, and whether
-    the checkpoint's config (`choice`: a `ModelChoice`, a setting or a config path) points at remote
-    code (auto_map)."""
-    config = model_config(choice)
-    return {
-        "class": type(model).__name__,
-        "module": type(model).__module__,
-        "builtin": type(model).__module__.startswith("transformers.models."),
-        "auto_map": config.get("auto_map"),
-    }
 
 
 def relabel_as_dense(src: Path, dst: Path) -> Path:
