@@ -2,7 +2,7 @@
 
 Data flows one way, and a stage imports only from the stages before it (tests/test_layout.py checks it):
 
-    core → estimate → load → infer → checkpoints → safety → cases
+    core → estimate → load → infer → checkpoints → safety → cases → learn
 
 | stage         | chapters | modules |
 |---------------|----------|---------|
@@ -13,6 +13,7 @@ Data flows one way, and a stage imports only from the stages before it (tests/te
 | `checkpoints` | 04       | doctor, repair, verify, faults, keys, config_checks, report, walkthrough, cli |
 | `safety`      | 08       | redaction, injection, policy, middleware, cli |
 | `cases`       | 07–09    | documents, doc_render, ocr, evaluation, pipeline, medical_docs, financial_docs, domain_checks, long_documents |
+| `learn`       | 00–09 (exercises) | registry, judges, checker, progress, ch00, ch01, ch02, ch03, ch04, ch07, ch08, ch09 |
 
 `helpers/cli.py` is the one command, `qwen3vl` (also `python -m helpers`), with a subcommand per tool.
 """
