@@ -311,6 +311,15 @@ def test_unknown_exercise_and_wrong_type_are_one_line_answers():
     assert bad.status == "wrong" and "give a number" in bad.hint
 
 
+def test_other_wrong_answers_get_specific_hints(tmp_path):
+    spill = check("02.1", {0: "20GiB", 1: "20GiB"})  # keeps room, but the model no longer fits
+    assert spill.status == "wrong" and "go to" in spill.hint
+    empty = check("04.2", str(tmp_path))  # a folder, but no checkpoint in it
+    assert empty.status == "wrong" and "the doctor still finds" in empty.hint
+    missing = check("04.2", str(tmp_path / "nowhere"))
+    assert missing.status == "wrong" and "give the path" in missing.hint
+
+
 def _cli(*args: str, env_file: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), **{ENV_VAR: str(env_file)})
     return subprocess.run([sys.executable, "-m", "helpers", "progress", *args], capture_output=True, text=True,

@@ -65,7 +65,8 @@ def _fits_with_reserve(answer: Any, reference: dict[Any, int]) -> Verdict:
     "leaving 4 GiB per GPU for activations, beyond the runtime overhead of data/hardware.json.",
     f"{NB}, section 3 'Device maps for the 30B on real hardware profiles'",
     _fits_with_reserve,
-    "Each L40S gives `usable_gpu_bytes()` (95% of 48 GiB minus 1 GiB of runtime overhead); keep 4 GiB of it: "
+    "Each L40S gives `usable_gpu_bytes()` (its memory × usable_fraction − the runtime overhead, both from "
+    "data/hardware.json); keep 4 GiB of it: "
     "{reference}, which is `parse_gpus('2xL40S-48GB').max_memory(reserve_bytes=4 * 2**30, cpu=False)`. "
     "accelerate then places every weight on the two GPUs.",
     answer_form="a max_memory dict",

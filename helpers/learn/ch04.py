@@ -63,7 +63,7 @@ def _healthy() -> Path:
     "`case('04.1')` is a checkpoint folder that loads WITHOUT an error. What is wrong with it? Answer with the "
     "doctor's finding code for the problem (a string such as 'prefix-orig-mod').",
     f"{NB}, 'Every failure mode, one row each'",
-    one_of(),
+    one_of("not what the doctor reports for this folder"),
     "`diagnose(case('04.1'))` reports {reference}: the MoE experts were saved one tensor per expert, which "
     "Transformers 5 does not convert, so they load as random weights with no error.",
     case=lambda: _case("04.1"),

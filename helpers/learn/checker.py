@@ -17,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from helpers.core.errors import WorkbookError
+
 from .progress import record_attempt
-from .registry import Exercise, get
+from .registry import Exercise, Verdict, get
 
 TRIES_BEFORE_EXPLAINING = 3
 
@@ -72,7 +74,10 @@ def check(exercise_id: str, answer: Any) -> CheckResult:
         print(result.message)
         return result
     reference = ex.reference()
-    verdict = ex.judge(answer, reference)
+    try:
+        verdict = ex.judge(answer, reference)
+    except WorkbookError as err:  # the answer is unusable (a bad path, a size accelerate refuses …)
+        verdict = Verdict(False, str(err).splitlines()[0])
     entry = record_attempt(ex.id, verdict.ok)
     if verdict.ok:
         explanation = explain(ex, reference)

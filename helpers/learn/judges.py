@@ -67,8 +67,9 @@ def text() -> Judge:
     return judge
 
 
-def one_of() -> Judge:
-    """A string that must be one of the reference list (several answers are right).
+def one_of(wrong: str = "that is not one of the right answers") -> Judge:
+    """A string that must be one of the reference list (several answers are right); `wrong` is the detail
+    a wrong answer gets.
 
     Example:
         >>> one_of()("b", ["a", "b"]).ok
@@ -79,7 +80,7 @@ def one_of() -> Judge:
         if not isinstance(answer, str):
             return Verdict(False, f"give a string, not {type(answer).__name__}")
         ok = answer.strip().casefold() in {r.casefold() for r in reference}
-        return Verdict(ok, "" if ok else f"{answer!r} is not what the doctor reports for this folder")
+        return Verdict(ok, "" if ok else f"{answer!r}: {wrong}")
 
     return judge
 

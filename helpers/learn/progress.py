@@ -9,12 +9,13 @@ CLI: ``qwen3vl progress`` prints one DataFrame per chapter (done / tried / not s
 
 Example:
     >>> import os, tempfile
+    >>> before = os.environ.get("QWEN3VL_PROGRESS")
     >>> os.environ["QWEN3VL_PROGRESS"] = os.path.join(tempfile.mkdtemp(), "p.json")
     >>> record_attempt("01.1", ok=False)["wrong"]
     1
     >>> status_of(load_progress()["exercises"].get("01.1"))
     'tried'
-    >>> del os.environ["QWEN3VL_PROGRESS"]
+    >>> _ = os.environ.pop("QWEN3VL_PROGRESS") if before is None else os.environ.update(QWEN3VL_PROGRESS=before)
 """
 
 from __future__ import annotations

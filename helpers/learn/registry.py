@@ -4,6 +4,12 @@ A chapter's exercises live in one module ``helpers/learn/chNN.py``; `exercises()
 it finds, so a new chapter's exercises need one new file and nothing else here. The decorated function
 computes the reference answer with the workbook's helpers; it runs only when the reader checks an answer.
 
+Adding chapter 05 (or 06): write ``helpers/learn/ch05.py`` with 3-5 ``@exercise("05.1", question, section,
+judge, explanation, case=…)`` functions (judges from `helpers.learn.judges`, or a function returning a
+`Verdict`), add ``ch05`` to the learn row of helpers/__init__.py, give each id a (right, wrong) pair in
+``SOLUTIONS`` of tests/test_exercises.py (the test fails until every registered id has one), and run
+``python tools/exercise_cells.py`` to append the cells to notebooks/05_*.ipynb.
+
 Example:
     >>> ex = get("01.1")
     >>> ex.chapter, ex.section.startswith("01")
