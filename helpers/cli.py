@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "infer": ("helpers.infer.cli", [], "ask the model (tiny, Hub id, folder or http endpoint) about images"),
     "redact": ("helpers.safety.cli", ["redact"], "redact identifiers from a report: stdin -> stdout"),
     "scan": ("helpers.safety.cli", ["scan"], "flag prompt-injection text in stdin"),
+    "progress": ("helpers.learn.progress", [], "your exercise progress per chapter, from .cache/ (`--json`)"),
 }
 DEBUG_ENV = "QWEN3VL_DEBUG"
 
