@@ -62,9 +62,9 @@ def _s_01_1():
 
 
 def _s_01_2():
-    from helpers.core.configs import load_config_dict
+    from helpers.core.model import model_config
 
-    t = load_config_dict("Qwen3-VL-32B-Instruct")["text_config"]
+    t = model_config("Qwen3-VL-32B-Instruct")["text_config"]
     head_dim = t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"]
     return 2 * t["num_hidden_layers"] * t["num_key_value_heads"] * head_dim * 2 * 65_536 * 4 / GIB
 
@@ -119,7 +119,7 @@ def _s_03_1():
 
 def _s_03_2():
     from helpers.core.hardware import parse_gpus
-    from helpers.load.offload import fp8_stays_fp8
+    from helpers.load.quantisation import fp8_stays_fp8
 
     return {
         g: fp8_stays_fp8(parse_gpus(g).compute_capability)

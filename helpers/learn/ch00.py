@@ -54,9 +54,9 @@ def _tiny_dense_params() -> int:
     answer_form="a string",
 )
 def _tiny_dense_type() -> str:
-    from helpers.core.configs import load_config_dict
+    from helpers.core.model import model_config
 
-    return load_config_dict("tiny-dense")["model_type"]
+    return model_config("tiny-dense")["model_type"]
 
 
 @exercise(

@@ -53,7 +53,7 @@ def _lm_head_device() -> Any:
 )
 def _fp8_per_gpu() -> dict[str, bool]:
     from helpers.core.hardware import parse_gpus
-    from helpers.load.offload import fp8_stays_fp8
+    from helpers.load.quantisation import fp8_stays_fp8
 
     return {gpu: fp8_stays_fp8(parse_gpus(gpu).compute_capability) for gpu in FP8_GPUS}
 
