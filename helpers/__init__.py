@@ -2,7 +2,7 @@
 
 Data flows one way, and a stage imports only from the stages before it (tests/test_layout.py checks it):
 
-    core → estimate → load → infer → checkpoints → safety → cases
+    core → estimate → load → infer → checkpoints → safety → cases → serve
 
 | stage         | chapters | modules |
 |---------------|----------|---------|
@@ -13,6 +13,7 @@ Data flows one way, and a stage imports only from the stages before it (tests/te
 | `checkpoints` | 04       | doctor, repair, verify, faults, keys, config_checks, report, walkthrough, cli |
 | `safety`      | 08       | redaction, injection, policy, middleware, cli |
 | `cases`       | 07–09    | documents, doc_render, ocr, evaluation, pipeline, medical_docs, financial_docs, domain_checks, long_documents |
+| `serve`       | 06       | plan, commands, logs, journal, fleet, stub, parity, cli |
 
 `helpers/cli.py` is the one command, `qwen3vl` (also `python -m helpers`), with a subcommand per tool.
 """

@@ -18,9 +18,21 @@ Example:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from helpers.serve.plan import GIB, ServingPlan, plan_serving
+
+
+def served_id(model: str) -> str:
+    """The Hub id for a config in data/configs (``Qwen/<file stem>``), else the model as given.
+
+    Example:
+        >>> served_id("data/configs/Qwen3-VL-8B-Instruct.json")
+        'Qwen/Qwen3-VL-8B-Instruct'
+    """
+    path = Path(model)
+    return f"Qwen/{path.stem}" if path.suffix == ".json" and path.stem.startswith("Qwen3-VL") else model
 
 
 def launch_flags(plan: ServingPlan, images_per_prompt: int = 1) -> list[tuple[str, str]]:
@@ -28,46 +40,85 @@ def launch_flags(plan: ServingPlan, images_per_prompt: int = 1) -> list[tuple[st
     gib = plan.kv_cache_bytes_per_gpu / GIB
     mm = json.dumps({"image": images_per_prompt, "video": 0}, separators=(",", ":"))
     if plan.engine == "vllm":
-        flags = [(f"--tensor-parallel-size {plan.tp}", f"shards attention, MLP/experts and vocabulary over {plan.tp} GPUs")]
+        flags = [
+            (
+                f"--tensor-parallel-size {plan.tp}",
+                f"shards attention, MLP/experts and vocabulary over {plan.tp} GPUs",
+            )
+        ]
         if plan.pp > 1:
-            flags.append((f"--pipeline-parallel-size {plan.pp}", f"splits the layers into {plan.pp} stages (one per node)"))
+            flags.append(
+                (
+                    f"--pipeline-parallel-size {plan.pp}",
+                    f"splits the layers into {plan.pp} stages (one per node)",
+                )
+            )
         if plan.dp > 1:
             flags.append((f"--data-parallel-size {plan.dp}", f"{plan.dp} replicas for throughput"))
         if plan.ep:
-            flags.append(("--enable-expert-parallel", f"whole experts per rank over EP = {plan.tp * plan.dp} ranks"))
+            flags.append(
+                ("--enable-expert-parallel", f"whole experts per rank over EP = {plan.tp * plan.dp} ranks")
+            )
         flags += [
-            (f"--max-model-len {plan.max_model_len}", f"longest request; {plan.max_concurrency}x fit in the KV cache"),
+            (
+                f"--max-model-len {plan.max_model_len}",
+                f"longest request; {plan.max_concurrency}x fit in the KV cache",
+            ),
             (f"--gpu-memory-utilization {plan.memory_fraction}", f"leaves {gib:.1f} GiB of KV per GPU"),
-            (f"--limit-mm-per-prompt '{mm}'", "images per prompt; no video, so the profile run reserves less"),
+            (
+                f"--limit-mm-per-prompt '{mm}'",
+                "images per prompt; no video, so the profile run reserves less",
+            ),
         ]
         if plan.encoder_dp:
-            flags.append(("--mm-encoder-tp-mode data", "vision tower replicated, images split across GPUs (Qwen recipe)"))
+            flags.append(
+                (
+                    "--mm-encoder-tp-mode data",
+                    "vision tower replicated, images split across GPUs (Qwen recipe)",
+                )
+            )
         if plan.kv_cache_dtype.startswith("fp8"):
             flags.append(("--kv-cache-dtype fp8", "halves the KV bytes per token"))
         return flags
-    flags = [(f"--tp {plan.tp}", f"tensor parallel over {plan.tp} GPUs")]
+    if plan.ep and plan.dp > 1:  # SGLang: --tp counts every GPU; DP attention splits the attention part
+        world = plan.tp * plan.dp
+        flags = [
+            (f"--tp {world}", f"all {world} GPUs in one engine"),
+            (f"--dp {plan.dp}", f"{plan.dp} attention replicas"),
+            ("--enable-dp-attention", "attention data-parallel, experts expert-parallel"),
+            (f"--ep-size {world}", f"whole experts per rank over {world} ranks"),
+        ]
+    else:
+        flags = [(f"--tp {plan.tp}", f"tensor parallel over {plan.tp} GPUs")]
+        if plan.dp > 1:
+            flags.append((f"--dp {plan.dp}", f"{plan.dp} replicas behind SGLang's router"))
+        if plan.ep:
+            flags.append((f"--ep-size {plan.tp}", f"whole experts per rank over {plan.tp} ranks"))
     if plan.pp > 1:
         flags.append((f"--pp-size {plan.pp}", f"{plan.pp} pipeline stages"))
-    if plan.dp > 1:
-        flags.append((f"--dp {plan.dp}", f"{plan.dp} data-parallel replicas"))
-    if plan.ep:
-        flags.append((f"--ep-size {plan.tp * plan.dp}", "expert parallel MoE"))
     flags += [
         (f"--context-length {plan.max_model_len}", "longest request"),
-        (f"--mem-fraction-static {plan.memory_fraction}", f"weights + KV share; leaves {gib:.1f} GiB KV per GPU"),
+        (
+            f"--mem-fraction-static {plan.memory_fraction}",
+            f"weights + KV share; leaves {gib:.1f} GiB KV per GPU",
+        ),
     ]
     if plan.kv_cache_dtype.startswith("fp8"):
         flags.append(("--kv-cache-dtype fp8_e4m3", "halves the KV bytes per token"))
     return flags
 
 
-def launch_command(plan: ServingPlan, model_id: str, nnodes: int = 1, node_rank: int = 0, head: str = "HEAD_IP") -> str:
+def launch_command(
+    plan: ServingPlan, model_id: str, nnodes: int = 1, node_rank: int = 0, head: str = "HEAD_IP"
+) -> str:
     """The runnable command line for the plan (node `node_rank` of `nnodes`), one flag per line."""
     flags = launch_flags(plan)
     if plan.engine == "vllm":
         first = f"vllm serve {model_id}"
         if nnodes > 1:
-            flags.append(("--distributed-executor-backend ray", f"Ray spans the {nnodes} nodes (run on the head only)"))
+            flags.append(
+                ("--distributed-executor-backend ray", f"Ray spans the {nnodes} nodes (run on the head only)")
+            )
     else:
         first = f"python -m sglang.launch_server --model-path {model_id}"
         if nnodes > 1:
@@ -86,18 +137,25 @@ def flag_reasons(plan: ServingPlan, nnodes: int = 1):
 
     rows = launch_flags(plan)
     if nnodes > 1:
-        rows.append(("multi-node", "vLLM: Ray cluster + --distributed-executor-backend ray; SGLang: --nnodes/--node-rank"))
+        rows.append(
+            (
+                "multi-node",
+                "vLLM: Ray cluster + --distributed-executor-backend ray; SGLang: --nnodes/--node-rank",
+            )
+        )
     return pd.DataFrame(rows, columns=["flag", "reason"])
 
 
 def ray_preamble(nnodes: int, head: str = "HEAD_IP") -> str:
     """The Ray cluster a multi-node vLLM launch needs: head first, then each worker node."""
-    return f"ray start --head --port 6379   # on the head node\n" + "\n".join(
+    return "ray start --head --port 6379   # on the head node\n" + "\n".join(
         f"ray start --address {head}:6379   # on node {i}" for i in range(1, nnodes)
     )
 
 
-def scale_out_plans(config: str, engine: str = "vllm", gpu: str = "H100-80GB", **kwargs: Any) -> list[dict[str, Any]]:
+def scale_out_plans(
+    config: str, engine: str = "vllm", gpu: str = "H100-80GB", **kwargs: Any
+) -> list[dict[str, Any]]:
     """The 235B-A22B-style scale-out layouts: one 8-GPU node (TP 8 + EP), two nodes (TP 8 × PP 2),
     and two data-parallel replicas of one node each; a row per layout with its arithmetic and command."""
     layouts = [

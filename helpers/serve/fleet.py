@@ -148,7 +148,9 @@ class _Dispatcher:
                 ep.completion_tokens += tokens
 
 
-def _one(req: FleetRequest, disp: _Dispatcher, retries: int, backoff_s: float, max_new_tokens: int) -> dict[str, Any]:
+def _one(
+    req: FleetRequest, disp: _Dispatcher, retries: int, backoff_s: float, max_new_tokens: int
+) -> dict[str, Any]:
     reasons: list[str] = []
     for attempt in range(retries + 1):
         ep = disp.acquire()
@@ -210,7 +212,9 @@ def run_fleet(
     disp = _Dispatcher(eps, rest_s=max(1.0, 4 * backoff_s))
     start = time.perf_counter()
     answered = failed = 0
-    with tqdm(total=len(todo), desc=f"batch over {len(eps)} endpoint(s)", disable=not progress, unit="doc") as bar:
+    with tqdm(
+        total=len(todo), desc=f"batch over {len(eps)} endpoint(s)", disable=not progress, unit="doc"
+    ) as bar:
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             futures = [pool.submit(_one, r, disp, retries, backoff_s, max_new_tokens) for r in todo]
             for fut in as_completed(futures):  # written as they arrive, not in submission order
@@ -219,10 +223,20 @@ def run_fleet(
                 answered += record["ok"]
                 failed += not record["ok"]
                 bar.update(1)
-    run = FleetRun(eps, answered, failed, len(requests) - len(todo), time.perf_counter() - start, Path(out), journal.repaired)
+    run = FleetRun(
+        eps,
+        answered,
+        failed,
+        len(requests) - len(todo),
+        time.perf_counter() - start,
+        Path(out),
+        journal.repaired,
+    )
     for ep in eps:
         if ep.ok == 0 and ep.errors and answered:
-            run.notes.append(f"{ep.url} answered nothing ({sum(ep.errors.values())} errors): all went to the others")
+            run.notes.append(
+                f"{ep.url} answered nothing ({sum(ep.errors.values())} errors): all went to the others"
+            )
     if journal.repaired:
         run.notes.append("a half-written last line from an interrupted run was cut and that document redone")
     return run

@@ -72,7 +72,9 @@ def _parse(path: Path) -> tuple[list[dict[str, Any]], int | None]:
         except (ValueError, UnicodeDecodeError):
             if last:
                 return records, offset
-            raise JournalError(f"{path} line {i + 1} is not a result record: move the file aside or fix that line") from None
+            raise JournalError(
+                f"{path} line {i + 1} is not a result record: move the file aside or fix that line"
+            ) from None
         if last:  # complete JSON but no newline: the write was cut before its end
             return records, offset
         records.append(rec)

@@ -26,7 +26,9 @@ LOGS_DIR = DATA_DIR / "engine_logs"
 
 def load_logs(folder: Path = LOGS_DIR) -> list[dict[str, Any]]:
     """Every log record (one JSON file per run), sorted by id."""
-    return sorted((json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json")), key=lambda d: d["id"])
+    return sorted(
+        (json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.json")), key=lambda d: d["id"]
+    )
 
 
 def tolerance_tokens(logged: int, per_token: int) -> int:

@@ -189,16 +189,22 @@ def _check_layout(cfg: dict[str, Any], gpus: int, tp: int, pp: int, dp: int, ep:
     if min(tp, pp, dp) < 1:
         raise PlanError("parallel sizes must be at least 1: fix --tp/--pp/--dp")
     if tp * pp * dp != gpus:
-        raise PlanError(f"TP {tp} × PP {pp} × DP {dp} = {tp * pp * dp} GPUs, but --gpus gives {gpus}: make them equal")
+        raise PlanError(
+            f"TP {tp} × PP {pp} × DP {dp} = {tp * pp * dp} GPUs, but --gpus gives {gpus}: make them equal"
+        )
     if heads % tp:
         raise PlanError(f"TP {tp} does not divide the {heads} attention heads: use a TP that divides {heads}")
     if kv % tp and tp % kv:
-        raise PlanError(f"TP {tp} and the {kv} KV heads do not divide each other: use TP 1, 2, 4 or a multiple of {kv}")
+        raise PlanError(
+            f"TP {tp} and the {kv} KV heads do not divide each other: use TP 1, 2, 4 or a multiple of {kv}"
+        )
     experts = int(t.get("num_experts", 0) or 0)
     if ep and not experts:
         raise PlanError("--ep needs a mixture-of-experts model; this config is dense: drop --ep")
     if ep and experts % (tp * dp):
-        raise PlanError(f"{experts} experts are not divisible by the EP size {tp * dp} (TP × DP): change TP or DP")
+        raise PlanError(
+            f"{experts} experts are not divisible by the EP size {tp * dp} (TP × DP): change TP or DP"
+        )
     if pp > int(t["num_hidden_layers"]):
         raise PlanError(f"PP {pp} exceeds the {t['num_hidden_layers']} layers: lower --pp")
 
@@ -233,7 +239,9 @@ def plan_serving(
     if engine not in ("vllm", "sglang"):
         raise PlanError(f"unknown engine {engine!r}: use vllm or sglang")
     if kv_cache_dtype not in KV_DTYPE_BYTES:
-        raise PlanError(f"unknown --kv-cache-dtype {kv_cache_dtype!r}: use one of {', '.join(KV_DTYPE_BYTES)}")
+        raise PlanError(
+            f"unknown --kv-cache-dtype {kv_cache_dtype!r}: use one of {', '.join(KV_DTYPE_BYTES)}"
+        )
     count, gpu = parse_gpu_spec(gpus)
     cfg = load_config_dict(model)
     tp = tp or count // (pp * dp) or 1
@@ -260,14 +268,18 @@ def plan_serving(
         kv = budget - weights - max(act, enc) - non_torch
         graphs = int(0.5 * GIB if pp == 1 else 0.3 * GIB)
         if total - budget < graphs:
-            notes.append("the (1 - utilization) share is smaller than the CUDA-graph estimate: risk of OOM at capture")
+            notes.append(
+                "the (1 - utilization) share is smaller than the CUDA-graph estimate: risk of OOM at capture"
+            )
     else:
         non_torch = int(SGLANG_CONTEXT_GIB[1 if tp * pp == 1 else 2] * GIB)
         budget = int(total * frac)
         kv = budget - weights - non_torch
         graphs = int(0.5 * GIB)
         if total - budget < max(act, enc) + graphs:
-            notes.append("activations + CUDA graphs exceed the (1 - mem_fraction_static) share: lower the fraction")
+            notes.append(
+                "activations + CUDA graphs exceed the (1 - mem_fraction_static) share: lower the fraction"
+            )
     if weights > budget:
         raise PlanError(
             f"weights need {weights / GIB:.1f} GiB per GPU but the budget is {budget / GIB:.1f} GiB: "
