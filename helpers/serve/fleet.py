@@ -201,6 +201,9 @@ def run_fleet(
     """
     from tqdm.auto import tqdm
 
+    import helpers.estimate.vision_tokens  # noqa: F401  (first imports cost seconds: not a request's latency)
+    import helpers.infer.inputs  # noqa: F401
+
     journal = open_journal(out, retry_failed=retry_failed)
     todo = [r for r in requests if r.doc_id not in journal.done]
     if stop_after is not None:
