@@ -137,7 +137,7 @@ def test_real_server_killed_mid_batch_then_restarted_every_document_exactly_once
     with transformers_serve(tiny_moe, port=port, wait_s=150) as srv:
         worker = threading.Thread(
             target=run_fleet,
-            args=(reqs, [srv.base_url], srv.served_model, out),
+            args=(reqs[:5], [srv.base_url], srv.served_model, out),
             kwargs=dict(
                 concurrency=1, retries=1, backoff_s=0.2, timeout_s=60, max_new_tokens=4, progress=False
             ),
@@ -149,8 +149,8 @@ def test_real_server_killed_mid_batch_then_restarted_every_document_exactly_once
         os.killpg(srv.process.pid, signal.SIGKILL)  # the server dies in the middle of the batch
         worker.join(timeout=120)
     first = results(out)
-    assert 2 <= sum(r["ok"] for r in first) < len(DOCS) and any(not r["ok"] for r in first)
-    missing = next(r for r in reqs if r.doc_id not in {x["doc_id"] for x in first})
+    assert len(first) == 5 and 2 <= sum(r["ok"] for r in first) < 5 and any(not r["ok"] for r in first)
+    missing = reqs[5]
     with open(out, "a", encoding="utf-8") as f:  # and the client was killed half-way through a line
         f.write(json.dumps({"doc_id": missing.doc_id, "ok": True, "text": "x"})[:25])
     with transformers_serve(tiny_moe, port=port, wait_s=150) as srv:
