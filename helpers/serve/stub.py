@@ -40,6 +40,7 @@ class StubState:
     answer: str = ANSWER
     served_model: str = "stub-model"
     requests: int = 0
+    server_seconds: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -63,6 +64,7 @@ def _handler(state: StubState):
                 self._send(200, {"status": "ok"})
 
         def do_POST(self):
+            start = time.perf_counter()
             self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
             with state.lock:
                 state.requests += 1
@@ -81,6 +83,8 @@ def _handler(state: StubState):
                     "usage": {"prompt_tokens": 100, "completion_tokens": words, "total_tokens": 100 + words},
                 },
             )
+            with state.lock:
+                state.server_seconds.append(time.perf_counter() - start)
 
     return Handler
 
