@@ -322,3 +322,19 @@ def plan_serving(
         kv_cache_dtype=kv_cache_dtype,
         notes=notes,
     )
+
+
+def planning_config(choice: Any) -> Path:
+    """The real config to plan for a model choice: its own config, or for the tiny fixtures the release
+    config whose architecture they copy (30B-A3B for `tiny`, 2B for `tiny-dense`).
+
+    Example:
+        >>> from helpers.core.model import select_model
+        >>> planning_config(select_model("tiny")).name
+        'Qwen3-VL-30B-A3B-Instruct.json'
+    """
+    from helpers.core.paths import CONFIGS_DIR
+
+    if choice.random_weights:
+        return CONFIGS_DIR / ("Qwen3-VL-30B-A3B-Instruct.json" if choice.is_moe else "Qwen3-VL-2B-Instruct.json")
+    return Path(choice.config_path)
