@@ -43,7 +43,10 @@ def plot_log_errors(table: Any):
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     rows = table.reset_index(drop=True)
-    for col, marker, label in (("plan_error_pct", "o", "full plan"), ("kv_arith_error_pct", "s", "KV arithmetic")):
+    for col, marker, label in (
+        ("plan_error_pct", "o", "full plan"),
+        ("kv_arith_error_pct", "s", "KV arithmetic"),
+    ):
         ax.scatter(rows.index, rows[col], marker=marker, label=label)
     ax.axhspan(-10, 10, color="green", alpha=0.1, label="±10%")
     ax.set_xticks(rows.index, [name[:28] for name in rows["log"]], rotation=20, ha="right", fontsize=7)

@@ -336,5 +336,7 @@ def planning_config(choice: Any) -> Path:
     from helpers.core.paths import CONFIGS_DIR
 
     if choice.random_weights:
-        return CONFIGS_DIR / ("Qwen3-VL-30B-A3B-Instruct.json" if choice.is_moe else "Qwen3-VL-2B-Instruct.json")
+        return CONFIGS_DIR / (
+            "Qwen3-VL-30B-A3B-Instruct.json" if choice.is_moe else "Qwen3-VL-2B-Instruct.json"
+        )
     return Path(choice.config_path)
