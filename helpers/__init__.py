@@ -3,7 +3,7 @@ chapters.
 
 Data flows one way, and a stage imports only from the stages before it (tests/test_layout.py checks it):
 
-    core → estimate → load → infer → checkpoints → safety → cases → learn
+    core → estimate → load → infer → checkpoints → safety → cases → serve → learn
 
 Stage (chapters): modules
 - `core` (00, all): model (the one model resolver), configs, chat, fixtures, safetensors_io, records, paths,
@@ -15,6 +15,7 @@ Stage (chapters): modules
 - `safety` (08): redaction, injection, policy, middleware, cli
 - `cases` (07-09): harness (the one comparison), docset, documents, doc_render, ocr, ocr_baselines, evaluation,
   pipeline, medical_docs, financial_docs, domain_checks, long_documents
+- `serve` (06): plan, commands, logs, journal, fleet, stub, parity, figures, cli
 - `learn` (00-09, exercises): registry, judges, checker, progress, ch00, ch01, ch02, ch03, ch04, ch07, ch08,
   ch09
 

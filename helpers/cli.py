@@ -40,6 +40,16 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
         "diagnose a checkpoint folder, or write a repaired, verified copy",
     ),
     "infer": ("helpers.infer.cli", [], "ask the model (tiny, Hub id, folder or http endpoint) about images"),
+    "plan-serving": (
+        "helpers.serve.cli",
+        ["plan-serving"],
+        "plan a vLLM/SGLang deployment: memory per GPU, KV-cache tokens, launch command",
+    ),
+    "batch": (
+        "helpers.serve.cli",
+        ["batch"],
+        "send a document set to OpenAI-compatible endpoints; resumable JSONL results",
+    ),
     "redact": ("helpers.safety.cli", ["redact"], "redact identifiers from a report: stdin -> stdout"),
     "scan": ("helpers.safety.cli", ["scan"], "flag prompt-injection text in stdin"),
     "progress": ("helpers.learn.progress", [], "your exercise progress per chapter, from .cache/ (`--json`)"),

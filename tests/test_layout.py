@@ -10,7 +10,7 @@ import helpers
 
 ROOT = Path(helpers.__file__).parent
 # A stage may import from itself and the stages before it, never after (config → estimate → load → infer → …).
-STAGES = ["core", "estimate", "load", "infer", "checkpoints", "safety", "cases", "learn"]
+STAGES = ["core", "estimate", "load", "infer", "checkpoints", "safety", "cases", "serve", "learn"]
 MAX_LINES = 400
 
 

@@ -1,0 +1,342 @@
+"""Plan a vLLM or SGLang deployment of a Qwen3-VL model: memory per GPU, KV-cache tokens, concurrency.
+
+We never run an engine here; we do its start-up arithmetic from the config, the same way the engines do:
+
+- vLLM (``vllm/v1/worker/gpu_worker.py`` ``determine_available_memory``): KV bytes = total ×
+  ``gpu_memory_utilization`` − weights − the profile run's peak activations (language model at
+  ``max_num_batched_tokens``, the vision encoder on the largest image) − non-torch memory (CUDA context,
+  NCCL buffers). CUDA graphs are captured afterwards, out of the (1 − utilization) share.
+- SGLang (``model_runner.py`` ``profile_max_num_token``): KV bytes = free memory after loading −
+  total × (1 − ``mem_fraction_static``); activations and CUDA graphs live in the (1 − fraction) share.
+- Tokens = KV bytes / KV bytes per token per GPU, rounded down to whole 16-token blocks (vLLM).
+
+Weights come from the census (helpers.estimate.census) and are split the way both engines shard them:
+attention, dense MLPs, vocabulary (embeddings, lm_head) and the vision tower by TP (vision replicated
+with ``--mm-encoder-tp-mode data``), experts by TP or, with expert parallelism, by EP = TP × DP ranks;
+routers and norms replicated; layers by PP (the first stage also holds embeddings and the vision tower).
+
+Example:
+    >>> p = plan_serving("data/configs/Qwen3-VL-30B-A3B-Instruct.json", "vllm", "1xH100-80GB", max_model_len=8192)
+    >>> p.kv_bytes_per_token, p.kv_cache_tokens > 100_000
+    (98304, True)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from helpers.core.errors import WorkbookError
+from helpers.core.model import model_config
+from helpers.core.units import GIB
+from helpers.estimate.census import canonical_dtype, census
+from helpers.estimate.vision_tokens import visual_tokens
+
+# Total memory torch reports per card (what the engines multiply by the utilisation), in GiB.
+# Sources: vLLM logs print `total_gpu_memory`: A100-40GB 39.38 (vllm#16570), RTX 3090 23.58 (vllm#10517);
+# the others are the cards' torch-reported totals (nominal minus the driver's reserve).
+GPU_TOTAL_GIB = {
+    "A10-24GB": 22.07,
+    "RTX3090-24GB": 23.58,
+    "RTX4090-24GB": 23.65,
+    "L40S-48GB": 44.52,
+    "A100-40GB": 39.38,
+    "A100-80GB": 79.15,
+    "A800-80GB": 79.15,
+    "H100-80GB": 79.19,
+    "H200-141GB": 139.8,
+}
+BLOCK_TOKENS = 16
+KV_DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
+NON_TORCH_GIB = 0.4  # CUDA context + allocator + NCCL: vLLM logs print 0.34-0.43 GiB (vllm#16570, #10517)
+SGLANG_CONTEXT_GIB = {1: 0.6, 2: 1.0}  # CUDA context (+ NCCL and custom all-reduce buffers when TP > 1)
+_SPEC = re.compile(r"^(?:(?P<count>\d+)\s*[x×]\s*)?(?P<gpu>[A-Za-z0-9.-]+)$")
+
+
+class PlanError(WorkbookError, ValueError):
+    """A layout that cannot work; the message is one line that says what to change."""
+
+
+@dataclass
+class ServingPlan:
+    """Per-GPU memory arithmetic of one deployment, in bytes, and what it buys."""
+
+    engine: str
+    model: str
+    gpu: str
+    gpus: int
+    tp: int
+    pp: int
+    dp: int
+    ep: bool
+    encoder_dp: bool
+    weights_bytes_per_gpu: int
+    replicated_bytes_per_gpu: int
+    activation_bytes: int
+    encoder_bytes: int
+    non_torch_bytes: int
+    cuda_graph_bytes: int
+    budget_bytes: int
+    kv_cache_bytes_per_gpu: int
+    kv_bytes_per_token: int
+    kv_cache_tokens: int
+    max_model_len: int
+    max_concurrency: float
+    request_tokens: int
+    concurrency_for_mix: float
+    memory_fraction: float
+    kv_cache_dtype: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def breakdown_gib(self) -> dict[str, float]:
+        """The per-GPU budget in GiB: what the engine reserves for each part."""
+        parts = {
+            "weights": self.weights_bytes_per_gpu,
+            "activations (profile run)": self.activation_bytes,
+            "vision encoder (profile run)": self.encoder_bytes,
+            "non-torch": self.non_torch_bytes,
+            "KV cache": self.kv_cache_bytes_per_gpu,
+        }
+        return {k: round(v / GIB, 2) for k, v in parts.items()}
+
+
+def parse_gpu_spec(spec: str) -> tuple[int, str]:
+    """``"8xH100-80GB"`` -> (8, "H100-80GB"); bad names raise PlanError listing the known cards.
+
+    Example:
+        >>> parse_gpu_spec("8xH100-80GB")
+        (8, 'H100-80GB')
+    """
+    m = _SPEC.match(spec.strip())
+    if not m or m.group("gpu") not in GPU_TOTAL_GIB:
+        raise PlanError(f"unknown GPU {spec!r}: write COUNTxNAME with NAME one of {', '.join(GPU_TOTAL_GIB)}")
+    return int(m.group("count") or 1), m.group("gpu")
+
+
+def _text(cfg: dict[str, Any]) -> dict[str, Any]:
+    return cfg.get("text_config", cfg)
+
+
+def kv_bytes_per_token(cfg: dict[str, Any], tp: int = 1, pp: int = 1, kv_cache_dtype: str = "auto") -> int:
+    """KV bytes one token takes on one GPU: layers/PP × KV heads per rank × head_dim × (K+V) × dtype.
+
+    With TP above the KV-head count each rank keeps one (replicated) head, so the bytes stop falling.
+
+    Example:
+        >>> cfg = load_config_dict("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
+        >>> kv_bytes_per_token(cfg), kv_bytes_per_token(cfg, tp=8)
+        (98304, 24576)
+    """
+    t = _text(cfg)
+    heads = int(t["num_key_value_heads"])
+    head_dim = int(t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"])
+    layers = math.ceil(int(t["num_hidden_layers"]) / pp)
+    return layers * max(1, heads // tp) * head_dim * 2 * KV_DTYPE_BYTES[kv_cache_dtype]
+
+
+def weights_per_gpu(
+    model: str | Path, dtype: str, tp: int, pp: int, dp: int, ep: bool, encoder_dp: bool, text_only: bool
+) -> tuple[int, int]:
+    """(weight bytes on the busiest GPU, of which replicated on every rank) under the layout."""
+    parts = census(model).bytes_by_component(canonical_dtype(dtype))
+    vision = 0 if text_only else parts.get("vision", 0)
+    layered = sum(parts.get(k, 0) for k in ("attention", "dense_mlp", "scales")) / tp
+    experts = parts.get("experts", 0) / (tp * dp if ep else tp)
+    replicated = parts.get("router", 0) + parts.get("norms", 0)
+    vocab = (parts.get("embed_tokens", 0) + parts.get("lm_head", 0)) / tp
+    first_stage = (layered + experts + replicated) / pp + vocab / (1 if pp == 1 else 2)
+    first_stage += vision if encoder_dp else vision / tp
+    repl = replicated / pp + (vision if encoder_dp else 0)
+    return int(first_stage), int(repl)
+
+
+def activation_bytes(cfg: dict[str, Any], tp: int, batched_tokens: int, max_num_seqs: int = 256) -> int:
+    """Peak activations of the profile run: one decoder layer's working set for `batched_tokens`
+    (residual, q/k/v, the MLP's gate-up or the routed experts' gate-up for top-k), plus fp32 logits and
+    the sampler's copies for `max_num_seqs` rows."""
+    t = _text(cfg)
+    hidden = int(t["hidden_size"])
+    if t.get("num_experts"):
+        mlp = int(t["num_experts_per_tok"]) * 3 * int(t["moe_intermediate_size"]) // tp
+    else:
+        mlp = 3 * int(t["intermediate_size"]) // tp
+    per_token = 2 * (6 * hidden + mlp)
+    logits = max_num_seqs * int(t["vocab_size"]) * 4 * 3
+    return batched_tokens * per_token + logits
+
+
+def encoder_bytes(cfg: dict[str, Any], image_tokens: int) -> int:
+    """Peak of the vision tower on one image of `image_tokens` merged tokens (4 patches each): one block's
+    working set (hidden ×6 + MLP ×2) in bf16, plus the merged and deep-stack features handed to the LM."""
+    v = cfg.get("vision_config", {})
+    if not v:
+        return 0
+    patches = 4 * image_tokens
+    block = patches * (6 * int(v["hidden_size"]) + 2 * int(v["intermediate_size"])) * 2
+    stacks = 1 + len(v.get("deepstack_visual_indexes", []))
+    return block + image_tokens * int(_text(cfg)["hidden_size"]) * stacks * 2
+
+
+def _check_layout(cfg: dict[str, Any], gpus: int, tp: int, pp: int, dp: int, ep: bool) -> None:
+    t = _text(cfg)
+    heads, kv = int(t["num_attention_heads"]), int(t["num_key_value_heads"])
+    if min(tp, pp, dp) < 1:
+        raise PlanError("parallel sizes must be at least 1: fix --tp/--pp/--dp")
+    if tp * pp * dp != gpus:
+        raise PlanError(
+            f"TP {tp} × PP {pp} × DP {dp} = {tp * pp * dp} GPUs, but --gpus gives {gpus}: make them equal"
+        )
+    if heads % tp:
+        raise PlanError(f"TP {tp} does not divide the {heads} attention heads: use a TP that divides {heads}")
+    if kv % tp and tp % kv:
+        raise PlanError(
+            f"TP {tp} and the {kv} KV heads do not divide each other: use TP 1, 2, 4 or a multiple of {kv}"
+        )
+    experts = int(t.get("num_experts", 0) or 0)
+    if ep and not experts:
+        raise PlanError("--ep needs a mixture-of-experts model; this config is dense: drop --ep")
+    if ep and experts % (tp * dp):
+        raise PlanError(
+            f"{experts} experts are not divisible by the EP size {tp * dp} (TP × DP): change TP or DP"
+        )
+    if pp > int(t["num_hidden_layers"]):
+        raise PlanError(f"PP {pp} exceeds the {t['num_hidden_layers']} layers: lower --pp")
+
+
+def plan_serving(
+    model: str | Path,
+    engine: str = "vllm",
+    gpus: str = "1xH100-80GB",
+    tp: int | None = None,
+    pp: int = 1,
+    dp: int = 1,
+    ep: bool = False,
+    dtype: str = "bfloat16",
+    kv_cache_dtype: str = "auto",
+    memory_fraction: float | None = None,
+    max_model_len: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    images: list[tuple[int, int]] | None = None,
+    text_tokens: int = 512,
+    output_tokens: int = 512,
+    encoder_dp: bool | None = None,
+    text_only: bool = False,
+    gpu_total_gib: float | None = None,
+) -> ServingPlan:
+    """The start-up arithmetic of `engine` for this model, cards and layout; PlanError if it cannot work.
+
+    `memory_fraction` is vLLM's ``gpu_memory_utilization`` (default 0.9) or SGLang's
+    ``mem_fraction_static`` (default 0.88). `images` (W, H) describe one request of the expected mix.
+    `encoder_dp` (vLLM ``--mm-encoder-tp-mode data``, the default here when TP > 1) replicates the vision
+    tower instead of sharding it.
+    """
+    if engine not in ("vllm", "sglang"):
+        raise PlanError(f"unknown engine {engine!r}: use vllm or sglang")
+    if kv_cache_dtype not in KV_DTYPE_BYTES:
+        raise PlanError(
+            f"unknown --kv-cache-dtype {kv_cache_dtype!r}: use one of {', '.join(KV_DTYPE_BYTES)}"
+        )
+    count, gpu = parse_gpu_spec(gpus)
+    cfg = model_config(model)
+    tp = tp or count // (pp * dp) or 1
+    encoder_dp = engine == "vllm" and (tp > 1 if encoder_dp is None else encoder_dp)
+    _check_layout(cfg, count, tp, pp, dp, ep)
+    frac = memory_fraction if memory_fraction is not None else (0.9 if engine == "vllm" else 0.88)
+    if not 0.05 <= frac <= 1.0:
+        raise PlanError(f"memory fraction {frac} is outside 0.05-1.0: pass a fraction such as 0.9")
+    total = int((gpu_total_gib or GPU_TOTAL_GIB[gpu]) * GIB)
+    limit = int(_text(cfg).get("max_position_embeddings", 262144))
+    max_len = max_model_len or limit
+    if max_len > limit:
+        raise PlanError(f"--max-model-len {max_len} exceeds the model's {limit} positions: lower it")
+    weights, replicated = weights_per_gpu(model, dtype, tp, pp, dp, ep, encoder_dp, text_only)
+    big = total >= 70 * GIB
+    batched = max_num_batched_tokens or (8192 if big else 2048)
+    max_image = max(visual_tokens(w, h) for w, h in images) if images else visual_tokens(4096, 4096)
+    act = activation_bytes(cfg, tp, batched)
+    enc = 0 if text_only else encoder_bytes(cfg, max_image)
+    notes: list[str] = []
+    if engine == "vllm":
+        non_torch = int(NON_TORCH_GIB * GIB)
+        budget = int(total * frac)
+        kv = budget - weights - max(act, enc) - non_torch
+        graphs = int(0.5 * GIB if pp == 1 else 0.3 * GIB)
+        if total - budget < graphs:
+            notes.append(
+                "the (1 - utilization) share is smaller than the CUDA-graph estimate: risk of OOM at capture"
+            )
+    else:
+        non_torch = int(SGLANG_CONTEXT_GIB[1 if tp * pp == 1 else 2] * GIB)
+        budget = int(total * frac)
+        kv = budget - weights - non_torch
+        graphs = int(0.5 * GIB)
+        if total - budget < max(act, enc) + graphs:
+            notes.append(
+                "activations + CUDA graphs exceed the (1 - mem_fraction_static) share: lower the fraction"
+            )
+    if weights > budget:
+        raise PlanError(
+            f"weights need {weights / GIB:.1f} GiB per GPU but the budget is {budget / GIB:.1f} GiB: "
+            "add GPUs (raise --tp or --pp), use --ep, or a quantised checkpoint"
+        )
+    per_token = kv_bytes_per_token(cfg, tp, pp, kv_cache_dtype)
+    tokens = max(0, kv) // per_token // BLOCK_TOKENS * BLOCK_TOKENS
+    if tokens < max_len:
+        fit = tokens // BLOCK_TOKENS * BLOCK_TOKENS
+        raise PlanError(
+            f"one {max_len}-token request needs {max_len * per_token / GIB:.2f} GiB of KV per GPU but only "
+            f"{max(0, kv) / GIB:.2f} GiB is left: lower --max-model-len to {fit} or add GPUs"
+        )
+    per_request = text_tokens + output_tokens + sum(visual_tokens(w, h) for w, h in images or [])
+    return ServingPlan(
+        engine=engine,
+        model=str(model),
+        gpu=gpu,
+        gpus=count,
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        ep=ep,
+        encoder_dp=encoder_dp,
+        weights_bytes_per_gpu=weights,
+        replicated_bytes_per_gpu=replicated,
+        activation_bytes=act if engine == "vllm" else 0,
+        encoder_bytes=enc if engine == "vllm" else 0,
+        non_torch_bytes=non_torch,
+        cuda_graph_bytes=graphs,
+        budget_bytes=budget,
+        kv_cache_bytes_per_gpu=max(0, kv),
+        kv_bytes_per_token=per_token,
+        kv_cache_tokens=tokens,
+        max_model_len=max_len,
+        max_concurrency=round(tokens / max_len, 2),
+        request_tokens=per_request,
+        concurrency_for_mix=round(tokens / per_request, 1),
+        memory_fraction=frac,
+        kv_cache_dtype=kv_cache_dtype,
+        notes=notes,
+    )
+
+
+def planning_config(choice: Any) -> Path:
+    """The real config to plan for a model choice: its own config, or for the tiny fixtures the release
+    config whose architecture they copy (30B-A3B for `tiny`, 2B for `tiny-dense`).
+
+    Example:
+        >>> from helpers.core.model import select_model
+        >>> planning_config(select_model("tiny")).name
+        'Qwen3-VL-30B-A3B-Instruct.json'
+    """
+    from helpers.core.paths import CONFIGS_DIR
+
+    if choice.random_weights:
+        return CONFIGS_DIR / (
+            "Qwen3-VL-30B-A3B-Instruct.json" if choice.is_moe else "Qwen3-VL-2B-Instruct.json"
+        )
+    return Path(choice.config_path)
