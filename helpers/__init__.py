@@ -6,7 +6,7 @@ Data flows one way, and a stage imports only from the stages before it (tests/te
 
 | stage         | chapters | modules |
 |---------------|----------|---------|
-| `core`        | 00, all  | model (the one model resolver), configs, chat, fixtures, safetensors_io, records, paths, errors, units, tables, fonts, hardware, environment, runner |
+| `core`        | 00, all  | model (the one model resolver), configs, chat, fixtures, safetensors_io, records, run_record, compare, paths, errors, units, tables, fonts, hardware, environment, runner |
 | `estimate`    | 01       | census, vision_tokens, memory, placement, memory_check, cli |
 | `load`        | 02, 03   | loading, device_maps, anatomy, offload, monitor, claims |
 | `infer`       | 05, 06   | inputs (budgets), generate, backends, serving, structured, cli |
