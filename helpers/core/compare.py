@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import html
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl compare") -> int:
     try:
         a, b = load_record(args.a), load_record(args.b)
     except RecordError as err:
-        print(f"error: {err}")
+        print(f"error: {err}", file=sys.stderr)
         return 2
     table = compare_records(a, b)
     summary = _summary(a, table)
