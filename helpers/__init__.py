@@ -6,8 +6,8 @@ Data flows one way, and a stage imports only from the stages before it (tests/te
     core → estimate → load → infer → checkpoints → safety → cases → serve → learn
 
 Stage (chapters): modules
-- `core` (00, all): model (the one model resolver), configs, chat, fixtures, safetensors_io, records, paths,
-  errors, units, tables, banner, fonts, hardware, environment, runner
+- `core` (00, all): model (the one model resolver), configs, chat, fixtures, safetensors_io, records, run_record,
+  compare, paths, errors, units, tables, banner, fonts, hardware, environment, runner
 - `estimate` (01): census, vision_tokens, memory, placement, memory_check, cli
 - `load` (02, 03): loading, device_maps, anatomy, offload, quantisation, monitor, claims
 - `infer` (05, 06, 07): inputs (budgets), generate, backends, serving, structured, cli

@@ -24,6 +24,11 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
         ["run"],
         "execute the notebooks into build/ and print a table (what `make run` does)",
     ),
+    "compare": (
+        "helpers.core.compare",
+        [],
+        "compare two run records: differing figures and the environment differences (exit 1 if they differ)",
+    ),
     "fixtures": (
         "helpers.core.fixtures",
         [],

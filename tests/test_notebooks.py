@@ -7,9 +7,13 @@ import ast
 import importlib
 import json
 
+import pandas as pd
 import pytest
 
+from helpers.core.compare import COLUMNS, compare_figures
 from helpers.core.paths import NOTEBOOKS_DIR
+from helpers.core.records import collect_figures
+from helpers.core.run_record import REFERENCE_PATH, load_record
 from helpers.core.runner import execute_notebook, notebook_paths
 
 NOTEBOOKS = notebook_paths()
@@ -68,9 +72,19 @@ def test_helpers_imports_resolve(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_executes_headless(path, fixture_paths):
+    """Executes with the embedded default, then its key figures must match data/reference/ (`make reference`)."""
     run = execute_notebook(path, model="tiny")
     assert run.status == "ok", f"{path.name}: {run.status} (see {run.output})"
     assert run.output.with_suffix(".html").exists()
+    figures = collect_figures(run.output)
+    assert len(figures) >= 5, f"{path.name} records {len(figures)} key figures; a chapter declares at least 5"
+    reference = load_record(REFERENCE_PATH)["notebooks"].get(path.name)
+    assert reference is not None, (
+        f"{path.name} is not in {REFERENCE_PATH}: regenerate it with `make reference`"
+    )
+    drift = compare_figures(path.name, reference["figures"], figures)
+    table = pd.DataFrame(drift, columns=COLUMNS).to_string(index=False)
+    assert not drift, f"{path.name} drifted from {REFERENCE_PATH} (`make reference` if intended):\n{table}"
 
 
 def test_papermill_parameter_switches_the_model(tmp_path, fixture_paths):

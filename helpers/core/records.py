@@ -56,3 +56,29 @@ def record(name: str, value: Any, *, rel_tol: float | None = None, abs_tol: floa
 
         display({"text/plain": text}, raw=True, metadata={METADATA_KEY: payload})
     return value
+
+
+def collect_figures(notebook: Any) -> dict[str, dict[str, Any]]:
+    """The key figures an executed notebook declared: name -> {"value", "rel_tol", "abs_tol"}.
+
+    `notebook` is a path to an executed .ipynb or its parsed JSON (a dict or an nbformat node). Outputs
+    are read in cell order, so a figure recorded twice keeps its last value.
+
+    Example:
+        >>> nb = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "display_data",
+        ...       "metadata": {METADATA_KEY: {"name": "n", "value": 3, "rel_tol": None, "abs_tol": None}}}]}]}
+        >>> collect_figures(nb)
+        {'n': {'value': 3, 'rel_tol': None, 'abs_tol': None}}
+    """
+    if not isinstance(notebook, dict):
+        import json
+        from pathlib import Path
+
+        notebook = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    figures: dict[str, dict[str, Any]] = {}
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            payload = (output.get("metadata") or {}).get(METADATA_KEY)
+            if isinstance(payload, dict) and payload.get("name"):
+                figures[payload["name"]] = {k: payload.get(k) for k in ("value", "rel_tol", "abs_tol")}
+    return figures

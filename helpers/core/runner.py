@@ -1,6 +1,8 @@
-"""Execute the notebooks headless, in order, into build/ (executed .ipynb and .html), and print a table.
+"""Execute the notebooks headless, in order, into build/ (executed .ipynb and .html), print a table, write the record.
 
-`make run` calls ``qwen3vl run``; the notebook tests call `execute_notebook`.
+`make run` calls ``qwen3vl run``, which also writes build/run-record.json (helpers.core.run_record);
+``qwen3vl run --update-reference`` (`make reference`) rewrites data/reference/run-record.json from a full run
+of the embedded default. The notebook tests call `execute_notebook`.
 
 Example:
     >>> rows = run_notebooks(["00_environment_and_fixtures.ipynb"])   # doctest: +SKIP
@@ -22,6 +24,7 @@ import pandas as pd
 
 from helpers.core.model import ENV_VAR, model_setting
 from helpers.core.paths import BUILD_DIR, NOTEBOOKS_DIR
+from helpers.core.run_record import RECORD_PATH, REFERENCE_PATH, build_record, write_record
 from helpers.core.tables import frame, to_text
 
 CELL_TIMEOUT_S = 900
@@ -131,7 +134,19 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     run = sub.add_parser("run", help="execute every notebook into build/")
     run.add_argument("notebooks", nargs="*", help="file names; default: all, in order")
     run.add_argument("--model", help=f"model setting (default: ${ENV_VAR} or tiny)")
+    run.add_argument(
+        "--record", type=Path, default=RECORD_PATH, help=f"where the run record goes ({RECORD_PATH})"
+    )
+    run.add_argument(
+        "--update-reference",
+        action="store_true",
+        help=f"also write {REFERENCE_PATH} (all notebooks, model tiny, every one ok)",
+    )
     args = parser.parse_args(argv)
+    if args.update_reference and (args.notebooks or model_setting(args.model) != "tiny"):
+        parser.error(
+            "--update-reference runs every notebook with the embedded default: drop names and --model"
+        )
     from helpers.core.fixtures import build_fixtures
 
     build_fixtures()
@@ -139,4 +154,12 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     print()
     print(to_text(run_table(rows)))
     print(f"\nexecuted copies and HTML: {BUILD_DIR}/  (model: {model_setting(args.model)})")
-    return 0 if all(r.status == "ok" for r in rows) else 1
+    record = build_record(rows, args.model)
+    print(f"run record: {write_record(record, args.record)}")
+    ok = all(r.status == "ok" for r in rows)
+    if args.update_reference:
+        if not ok:
+            print(f"not updating {REFERENCE_PATH}: a notebook failed")
+            return 1
+        print(f"reference updated: {write_record(record, REFERENCE_PATH)}")
+    return 0 if ok else 1

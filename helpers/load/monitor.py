@@ -40,6 +40,7 @@ import psutil
 from helpers.core.environment import nvidia_devices
 from helpers.core.units import GIB
 
+FIRST_REDRAW_S = 0.25  # a live plot's first redraw; then every refresh_s
 _PHASE_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
 
 
@@ -66,7 +67,8 @@ class MemoryMonitor:
 
     `live`: True shows the updating plot (needs a Jupyter kernel), False never displays anything,
     None (default) means "live when running inside a Jupyter kernel". `refresh_s` is how often the
-    live plot is redrawn (drawing costs far more than sampling). `uss`: None reads the unique set size
+    live plot is redrawn (drawing costs far more than sampling); the first redraw comes after at most
+    FIRST_REDRAW_S, so a short cell still shows its plot move. `uss`: None reads the unique set size
     only as often as it stays cheap (under ~2% of the interval), True on every sample, False never.
 
     Example:
@@ -162,7 +164,7 @@ class MemoryMonitor:
             self.samples.append(row)
 
     def _run(self) -> None:
-        next_draw = time.perf_counter() + self.refresh_s
+        next_draw = time.perf_counter() + min(self.refresh_s, FIRST_REDRAW_S)
         while True:
             cpu0 = time.thread_time()
             try:
