@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
         "diagnose a checkpoint folder, or write a repaired, verified copy",
     ),
     "infer": ("helpers.infer.cli", [], "ask the model (tiny, Hub id, folder or http endpoint) about images"),
+    "speed": ("helpers.infer.speed_cli", [], "decode roofline of a model on a GPU profile; measured bench decode"),
     "redact": ("helpers.safety.cli", ["redact"], "redact identifiers from a report: stdin -> stdout"),
     "scan": ("helpers.safety.cli", ["scan"], "flag prompt-injection text in stdin"),
 }
