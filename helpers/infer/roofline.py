@@ -67,6 +67,15 @@ class DecodeBytes:
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "weight_bytes": self.weight_bytes, "total_bytes": self.total_bytes}
 
+    def gib_row(self) -> dict[str, Any]:
+        """Batch, distinct experts per layer, and each byte term in GiB (for tables)."""
+        terms = {k: round(v / 2**30, 3) for k, v in self.as_dict().items() if k.endswith("_bytes")}
+        return {
+            "batch": self.batch,
+            "distinct_experts_per_layer": round(self.distinct_experts_per_layer, 2),
+            **terms,
+        }
+
 
 def decode_bytes_per_step(
     config: Any,
@@ -139,10 +148,11 @@ def gpu_bandwidths() -> dict[str, float]:
     return {name: float(card["bandwidth_gbps"]) * 1e9 for name, card in gpus.items()}
 
 
-def measure_host_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
-    """This machine's memory bandwidth in bytes/s, from the best of `repeats` copies of a large buffer.
+def measure_host_bandwidth(megabytes: int = 256, repeats: int = 5, device: str = "cpu") -> float:
+    """Memory bandwidth of `device` (this machine's RAM by default) in bytes/s, from the best of `repeats`
+    copies of a large buffer. A copy reads and writes each byte once, so bytes moved = 2 x buffer.
 
-    A copy reads and writes each byte once, so bytes moved = 2 x buffer. Example:
+    Example:
         >>> measure_host_bandwidth(16, 2) > 1e8
         True
     """
@@ -151,13 +161,16 @@ def measure_host_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
     import torch
 
     n = megabytes * 2**20
-    src = torch.ones(n, dtype=torch.uint8)
+    src = torch.ones(n, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
     dst.copy_(src)  # first touch: page faults are not bandwidth
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     best = float("inf")
     for _ in range(repeats):
+        sync()
         t = time.perf_counter()
         dst.copy_(src)
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * n / best
 
@@ -191,3 +204,41 @@ def roofline_table(
 def describe(step: DecodeBytes) -> str:
     """One JSON line of a DecodeBytes (for logs and the CLI)."""
     return json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in step.as_dict().items()})
+
+
+def prefill_floor_s(config: Any, bandwidth_bytes_s: float, tokens: int, images: bool = False) -> float:
+    """The least time a prefill of `tokens` tokens can take when bound by memory: every weight it uses read
+    once (the experts `tokens` routed tokens are expected to touch; the vision tower if `images`).
+
+    Example:
+        >>> prefill_floor_s("tiny", 1e10, 100) > prefill_floor_s("tiny", 1e10, 1)
+        True
+    """
+    cfg = config if isinstance(config, dict) else load_config_dict(config)
+    step = decode_bytes_per_step(cfg, 1, 0)
+    t = cfg["text_config"]
+    by_comp = census(cfg).bytes_by_component("bfloat16")
+    total = step.shared_bytes + (by_comp["vision"] if images else 0)
+    if t.get("num_experts"):
+        total += (
+            by_comp["experts"]
+            * expected_distinct_experts(t["num_experts"], t["num_experts_per_tok"], tokens)
+            / t["num_experts"]
+        )
+    return total / bandwidth_bytes_s
+
+
+def with_roofline(
+    rows: list[dict[str, Any]], config: Any, bandwidth_bytes_s: float, context_tokens: int
+) -> list[dict[str, Any]]:
+    """Each row (with `batch` and `decode_tok_s`) gets the roofline tok/s at its batch and the fraction reached.
+
+    Example:
+        >>> with_roofline([{"batch": 1, "decode_tok_s": 10.0}], "tiny", 1e10, 64)[0]["roofline_fraction"] < 1
+        True
+    """
+    out = []
+    for row in rows:
+        roof = roofline_tokens_per_s(config, bandwidth_bytes_s, int(row["batch"]), context_tokens)
+        out.append({**row, "roofline_tok_s": roof, "roofline_fraction": row["decode_tok_s"] / roof})
+    return out
