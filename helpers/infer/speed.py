@@ -31,8 +31,15 @@ ATTN_BACKENDS = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
 MAX_BATCH = 256
 MAX_PIXELS_RANGE = (32 * 32, 16_777_216)
 # The 30B-A3B's expert count and top-k (128, 8) with every width scaled down by 8 (hidden 2048 -> 256,
-# moe_intermediate 768 -> 96: the same 8:3 ratio, never square, see helpers.core.configs), 8 layers.
+# moe_intermediate 768 -> 96: the same 8:3 ratio, never square, see helpers.core.configs; vocabulary
+# 151,936 -> 18,992, so the output projection keeps its share of the bytes per token), 8 layers.
+# The scaled vocabulary has no image or chat tokens: the bench model takes random text ids
+# (`bench_inputs`); chapters use the tiny fixture for anything with images.
+BENCH_VOCAB = 151_936 // 8
 BENCH_TEXT = {
+    "vocab_size": BENCH_VOCAB,
+    "bos_token_id": BENCH_VOCAB - 2,
+    "eos_token_id": BENCH_VOCAB - 1,
     "hidden_size": 256,
     "moe_intermediate_size": 96,
     "num_hidden_layers": 8,
@@ -55,6 +62,20 @@ def bench_config(layers: int | None = None) -> dict[str, Any]:
     if layers is not None:
         text["num_hidden_layers"] = layers
     return grown_config("tiny-moe", text)
+
+
+def bench_inputs(batch: int = 1, tokens: int = 64, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    """Random text ids below the bench vocabulary, a different prompt per row (batch x tokens, no padding).
+
+    Example:
+        >>> bench_inputs(2, 8)["input_ids"].shape
+        torch.Size([2, 8])
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, BENCH_VOCAB - 2, (batch, tokens), generator=gen)
+    return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device)}
 
 
 def available_backends(device: str = "cpu") -> dict[str, list[str]]:

@@ -42,7 +42,9 @@ def plot_batches(rows: list[dict[str, Any]], memory_gib: dict[int, float] | None
     ax.set_ylabel("decode tokens/s (all rows)")
     if memory_gib:
         twin = ax.twinx()
-        twin.plot(list(memory_gib), list(memory_gib.values()), "s:", color="grey", label="estimated peak (GiB)")
+        twin.plot(
+            list(memory_gib), list(memory_gib.values()), "s:", color="grey", label="estimated peak (GiB)"
+        )
         twin.set_ylabel("estimated peak memory, GiB")
         twin.legend(loc="lower right", fontsize=8)
     ax.legend(loc="upper left", fontsize=8)
