@@ -9,7 +9,7 @@ Data flows one way, and a stage imports only from the stages before it (tests/te
 | `core`        | 00, all  | model (the one model resolver), configs, chat, fixtures, safetensors_io, records, paths, errors, units, tables, fonts, hardware, environment, runner |
 | `estimate`    | 01       | census, vision_tokens, memory, placement, memory_check, cli |
 | `load`        | 02, 03   | loading, device_maps, anatomy, offload, monitor, claims |
-| `infer`       | 05, 06   | inputs (budgets), generate, backends, serving, structured, cli; 05: roofline, speed, batching, prefill, recommend, speed_cli |
+| `infer`       | 05, 06   | inputs (budgets), generate, backends, serving, structured, cli; 05: roofline, speed, batching, prefill, recommend, speed_plots, speed_cli |
 | `checkpoints` | 04       | doctor, repair, verify, faults, keys, config_checks, report, walkthrough, cli |
 | `safety`      | 08       | redaction, injection, policy, middleware, cli |
 | `cases`       | 07–09    | documents, doc_render, ocr, evaluation, pipeline, medical_docs, financial_docs, domain_checks, long_documents |
