@@ -96,7 +96,9 @@ VARIANTS = {
         None,
     ),
 }
-# (variant, text words, images as (w, h) list, new tokens)
+# (variant, text words, images as (w, h) list, new tokens[, batch, experts_implementation]); the default is
+# batch 1 with grouped_mm (Transformers' default); the cases after the first block cover the other backends.
+# batched_mm gathers N x top-k expert matrices in prefill (1.2 GiB for moe-1B at 130 tokens): keep them short.
 FULL = [
     ("tiny-moe", 200, [], 8),
     ("tiny-moe", 1500, [(2480, 3508)] * 2, 8),
@@ -106,11 +108,17 @@ FULL = [
     ("moe-1B", 2000, [(1240, 1754)] * 2, 8),
     ("dense-1B", 500, [(640, 480)], 8),
     ("dense-1B", 1500, [(1240, 1754)] * 2, 8),
+    ("moe-1B", 100, [], 8, 1, "batched_mm"),
+    ("moe-120M", 200, [(320, 240)], 8, 2, "batched_mm"),
+    ("moe-120M", 1000, [(1024, 768)], 8, 4, "eager"),
+    ("moe-1B", 500, [(640, 480)], 8, 8, "grouped_mm"),
 ]
 QUICK = [
     ("tiny-moe", 200, [], 4),
     ("tiny-moe", 800, [(1240, 1754)] * 2, 4),
     ("moe-120M", 1500, [(1024, 768)], 4),
+    ("moe-120M", 150, [], 4, 2, "batched_mm"),
+    ("tiny-moe", 300, [(640, 480)], 4, 2, "eager"),
 ]
 
 
@@ -138,39 +146,50 @@ def checkpoint(name: str) -> Path:
     return folder
 
 
-def run_case(name: str, words: int, images: list, new: int) -> dict:
+def run_case(
+    name: str, words: int, images: list, new: int, batch: int = 1, experts: str = "grouped_mm"
+) -> dict:
     from helpers.estimate.census import census
     from helpers.estimate.memory_check import compare_job
 
     cfg = variant_config(name)
-    row = compare_job(str(checkpoint(name)), words, [tuple(s) for s in images], new, config=cfg)
-    return {**row, "case": f"{name} {len(images)}img {row['prompt']}tok", "params": census(cfg).total_params}
+    row = compare_job(str(checkpoint(name)), words, [tuple(s) for s in images], new, cfg, batch, experts)
+    label = f"{name} {len(images)}img {row['prompt']}tok" + (
+        f" B{batch} {experts}" if (batch, experts) != (1, "grouped_mm") else ""
+    )
+    return {
+        **row,
+        "case": label,
+        "params": census(cfg).total_params,
+        "batch": batch,
+        "experts": experts if cfg["model_type"] == "qwen3_vl_moe" else None,
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="three small cases (< 2 min)")
+    ap.add_argument("--quick", action="store_true", help="five small cases (< 3 min)")
     args = ap.parse_args()
     start = time.perf_counter()
     rows = [run_case(*case) for case in (QUICK if args.quick else FULL)]
     print(
-        f"{'case':30s} {'params':>7s} {'baseline':>8s} {'peak in':>8s} | {'term':7s} {'pred MiB':>9s} "
+        f"{'case':44s} {'params':>7s} {'baseline':>8s} {'peak in':>8s} | {'term':7s} {'pred MiB':>9s} "
         f"{'meas MiB':>9s} {'err':>7s}"
     )
     for r in rows:
         for i, k in enumerate(("weights", "job", "peak")):
             e = r["err"][k]
             head = (
-                f"{r['case']:30s} {r['params'] / 1e6:6.1f}M {r['base'] / MIB:8.0f} {r['phase']:>8s}"
+                f"{r['case']:44s} {r['params'] / 1e6:6.1f}M {r['base'] / MIB:8.0f} {r['phase']:>8s}"
                 if i == 0
-                else " " * 57
+                else " " * 71
             )
             print(
                 f"{head} | {k:7s} {r['predicted'][k] / MIB:9.1f} {r['measured'][k] / MIB:9.1f} "
                 f"{'' if e is None else f'{100 * e:+6.1f}%'}"
             )
         print(
-            f"{'':57s}   (load RSS growth {fmt_mib(r['load_rss'])} vs storage "
+            f"{'':71s}   (load RSS growth {fmt_mib(r['load_rss'])} vs storage "
             f"{r['measured']['weights'] / MIB:.1f}; inputs {fmt_mib(r['inputs'])}, predicted "
             f"{r['pred_inputs'] / MIB:.1f})"
         )
@@ -183,6 +202,8 @@ def main() -> None:
         "median_abs_peak_err": round(statistics.median(p), 4),
         "max_abs_peak_err": round(max(p), 4),
         "visual_tokens_equal": all(r["visual_ok"] for r in rows),
+        "experts_backends": sorted({r["experts"] for r in rows if r["experts"]}),
+        "max_batch": max(r["batch"] for r in rows),
         "weights_within_1pct": all(x <= 0.01 for x in w if x is not None),
         "peak_within_10pct": all(x <= 0.10 for x in p),
         "seconds": round(time.perf_counter() - start, 1),

@@ -8,6 +8,10 @@ context seen by `mem_get_info`) against `estimate_peak_memory`, and decode token
 tokens/s with the experts of some decoder layers offloaded to CPU by accelerate's `dispatch_model`
 (issue 4's figure). Target: peak within max(5%, 500 MiB). Not run in the session that wrote it (no GPU).
 
+Speed section (chapter 05): decode tokens/s at batch 1 and 16 for each experts backend Transformers can
+dispatch here (and flash attention when installed), and the prefill of one uncapped A4 page, each beside
+the H200 roofline (datasheet bandwidth / bytes per step from the census) and the measured copy bandwidth's.
+
 Run: ``python benchmarks/gpu_check.py`` (one H200, < 8 min) or ``--cpu-smoke`` (tiny config on CPU,
 seconds). Last line ``RESULT {json}``.
 """
@@ -82,6 +86,69 @@ def measure(model, inputs, device: str, new: int) -> dict:
         peak = max(peak, torch.cuda.max_memory_allocated())
     decode_tps = new / max(time.perf_counter() - t - prefill_s, 1e-6)
     return {"peak_allocated": peak, "prefill_s": prefill_s, "decode_tok_s": decode_tps}
+
+
+def speed_section(model, cfg: dict, processor, device: str, batches: tuple[int, ...], new: int) -> list[dict]:
+    """Decode tok/s per experts backend (and flash attention) and batch; A4 prefill; fractions of the roofline."""
+    import torch
+
+    from helpers.core.chat import _apply_template, chat_messages
+    from helpers.infer.roofline import (
+        gpu_bandwidths,
+        measure_host_bandwidth,
+        prefill_floor_s,
+        roofline_tokens_per_s,
+    )
+    from helpers.infer.speed import available_backends, set_backends, timed_generate
+
+    datasheet = gpu_bandwidths()["H200-141GB"]
+    measured_bw = measure_host_bandwidth(1024 if device == "cuda" else 64, 5, device)
+    text = " ".join(["word"] * 200)
+    rows = []
+    ok = available_backends(device)
+    attns = ["sdpa"] + [a for a in ok["attn"] if a.startswith("flash")]
+    for attn in attns:
+        for experts in (
+            ok["experts"] if attn == "sdpa" else ["grouped_mm" if "grouped_mm" in ok["experts"] else "eager"]
+        ):
+            set_backends(model, experts, attn)
+            for b in batches:
+                inputs = _apply_template(processor, [chat_messages([], text)] * b, {"padding": True}).to(
+                    device
+                )
+                timed_generate(model, inputs, 3)  # warm-up
+                r = timed_generate(model, inputs, new)
+                ctx = r["prompt_tokens"] + new
+                roof = roofline_tokens_per_s(cfg, datasheet, b, ctx)
+                rows.append(
+                    {
+                        "what": f"decode {experts}/{attn}",
+                        "batch": b,
+                        "tok_s": round(r["decode_tok_s"], 1),
+                        "roofline_H200_tok_s": round(roof, 1),
+                        "fraction": round(r["decode_tok_s"] / roof, 3),
+                        "fraction_of_measured_bw": round(
+                            r["decode_tok_s"] / roofline_tokens_per_s(cfg, measured_bw, b, ctx), 3
+                        ),
+                    }
+                )
+    set_backends(model, "grouped_mm" if "grouped_mm" in ok["experts"] else "eager", "sdpa")
+    inputs = inputs_for(processor, 16, [A4] if device == "cuda" else [(320, 452)], None, device)
+    pre = timed_generate(model, inputs, 3)
+    floor = prefill_floor_s(cfg, datasheet, pre["prompt_tokens"], images=True)
+    rows.append(
+        {
+            "what": "prefill one A4 page" if device == "cuda" else "prefill one small page",
+            "batch": 1,
+            "tok_s": round(pre["prefill_tok_s"], 1),
+            "roofline_H200_tok_s": round(pre["prompt_tokens"] / floor, 1),
+            "fraction": round(floor / pre["prefill_s"], 3),
+            "fraction_of_measured_bw": round(floor * datasheet / measured_bw / pre["prefill_s"], 3),
+        }
+    )
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return rows
 
 
 def offload_decode(model, cfg: dict, inputs, device: str, layers_off: int, new: int) -> float:
@@ -173,6 +240,9 @@ def main() -> None:
                 }
             )
             del inputs
+    speed = speed_section(
+        model, cfg, processor, device, (1, 2) if args.cpu_smoke else (1, 16), 4 if args.cpu_smoke else 32
+    )
     inputs = inputs_for(processor, words[0], [], None, device)
     tps_gpu = rows[0]["decode_tok_s"]
     tps_off = offload_decode(model, cfg, inputs, device, layers_off, new)
@@ -186,6 +256,12 @@ def main() -> None:
             f"{r['text']:6d} {r['images']:3d} {str(r['cap']):>8s} {r['tokens']:7d} {r['pred_MiB']:10.0f} "
             f"{r['meas_MiB']:10.0f} {err:>7s} {r['prefill_s']:9.2f} {r['decode_tok_s']:9.1f}"
         )
+    print(f"{'speed':34s} {'batch':>5s} {'tok/s':>9s} {'H200 roof':>9s} {'fraction':>8s} {'of meas.':>8s}")
+    for r in speed:
+        print(
+            f"{r['what']:34s} {r['batch']:5d} {r['tok_s']:9.1f} {r['roofline_H200_tok_s']:9.1f} "
+            f"{r['fraction']:8.3f} {r['fraction_of_measured_bw']:8.3f}"
+        )
     errs = [abs(r["err"]) for r in rows if r["err"] is not None]
     result = {
         "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
@@ -196,6 +272,7 @@ def main() -> None:
         "all_within_target": all(r["ok"] for r in rows) if errs else None,
         "decode_tok_s_all_gpu": round(tps_gpu, 2),
         f"decode_tok_s_{layers_off}_layers_on_cpu": round(tps_off, 2),
+        "speed": speed,
         "seconds": round(time.perf_counter() - start, 1),
     }
     print("RESULT " + json.dumps(result))

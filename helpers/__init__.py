@@ -10,7 +10,8 @@ Stage (chapters): modules
   compare, paths, errors, units, tables, banner, fonts, hardware, environment, runner
 - `estimate` (01): census, vision_tokens, memory, placement, memory_check, cli
 - `load` (02, 03): loading, device_maps, anatomy, offload, quantisation, monitor, claims
-- `infer` (05, 06, 07): inputs (budgets), generate, backends, serving, structured, cli
+- `infer` (05, 06, 07): inputs (budgets), generate, backends, serving, structured, cli; for 05: roofline, speed,
+  batching, prefill, recommend, speed_plots, speed_cli
 - `checkpoints` (04): doctor, repair, verify, faults, keys, config_checks, report, walkthrough, cli
 - `safety` (08): redaction, injection, policy, middleware, cli
 - `cases` (07-09): harness (the one comparison), docset, documents, doc_render, ocr, ocr_baselines, evaluation,

@@ -55,6 +55,11 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
         ["batch"],
         "send a document set to OpenAI-compatible endpoints; resumable JSONL results",
     ),
+    "speed": (
+        "helpers.infer.speed_cli",
+        [],
+        "decode roofline of a model on a GPU profile; measured bench decode",
+    ),
     "redact": ("helpers.safety.cli", ["redact"], "redact identifiers from a report: stdin -> stdout"),
     "scan": ("helpers.safety.cli", ["scan"], "flag prompt-injection text in stdin"),
     "progress": ("helpers.learn.progress", [], "your exercise progress per chapter, from .cache/ (`--json`)"),

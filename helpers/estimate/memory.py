@@ -5,8 +5,13 @@ Terms (all bytes; every assumption is a named, overridable argument):
 - KV cache: 2 (K and V) x layers x kv_heads x head_dim x activation-dtype bytes per token, for
   batch x (context_tokens + visual tokens of the images). Images are per sequence.
 - activations: the largest live set of the prefill (vision encoder on all patches, then one decoder
-  layer on all tokens: attention projections, and the MoE's grouped_mm buffers for N x top-k rows, or
-  the dense MLP), or of one decode step, whichever is larger. `attn_implementation="sdpa"` (the
+  layer on all tokens: attention projections, and the MoE's experts buffers for N x top-k rows, or
+  the dense MLP), or of one decode step, whichever is larger. The experts term follows
+  `experts_implementation` (Transformers 5.23's integrations/moe.py): ``grouped_mm`` (the default) and
+  ``eager`` keep activations only; ``batched_mm`` also gathers each (token, expert) pair's weights,
+  N x top-k x 3 x H x I elements, which dominates a long prefill.
+- static cache (`cache_implementation="static"`): the KV cache is preallocated for `max_cache_len`
+  tokens (default: the sequence), whatever the sequence then uses. `attn_implementation="sdpa"` (the
   default Transformers picks) keeps attention O(S); "eager" adds heads x S^2 scores. `generate`
   computes logits for the last token only.
 - inputs: the processor's tensors (fp32 pixel_values, int64 ids/masks) stay alive through `generate`;
@@ -49,6 +54,7 @@ CUDA_OVERHEAD_BYTES = (
 )  # CUDA context + cuBLAS workspace; matches data/hardware.json runtime_overhead_gib
 SLACK_FRACTION = 0.05  # allocator fragmentation on KV + activations (an assumption)
 MAX_CONTEXT = 10_000_000
+EXPERTS_IMPLEMENTATIONS = ("grouped_mm", "batched_mm", "eager")  # Transformers' experts_implementation
 
 
 @dataclass
@@ -74,6 +80,8 @@ class MemoryEstimate:
     sequence_tokens: int = 0
     device: str = "cuda"
     attn_implementation: str = "sdpa"
+    experts_implementation: str = "grouped_mm"
+    cache_implementation: str = "dynamic"
     input_bytes: int = 0
     preprocess_bytes: int = 0
 
@@ -141,7 +149,9 @@ def largest_shard_bytes(folder: Any) -> int | None:
         >>> largest_shard_bytes("data/configs/Qwen3-VL-30B-A3B-Instruct.json") is None
         True
     """
-    path = Path(str(folder))
+    if not isinstance(folder, (str, Path)):  # a config dict has no shards
+        return None
+    path = Path(folder)
     if not path.is_dir():
         return None
     sizes = [p.stat().st_size for p in path.glob("*.safetensors")]
@@ -195,7 +205,13 @@ def vision_activation_bytes(cfg: dict[str, Any], patches: list[int], b: int, att
 
 
 def decoder_activation_bytes(
-    cfg: dict[str, Any], tokens: int, batch: int, b: int, attn: str = "sdpa", image_tokens: int = 0
+    cfg: dict[str, Any],
+    tokens: int,
+    batch: int,
+    b: int,
+    attn: str = "sdpa",
+    image_tokens: int = 0,
+    experts: str = "grouped_mm",
 ) -> int:
     """Largest live set of one decoder layer over batch x tokens, plus what persists across layers."""
     t, v = cfg["text_config"], cfg["vision_config"]
@@ -211,6 +227,10 @@ def decoder_activation_bytes(
     if t.get("num_experts"):
         k, E, I_ = t["num_experts_per_tok"], t["num_experts"], t["moe_intermediate_size"]
         mlp_t = N * k * (3 * H + 3 * I_) * b + N * E * 4 * 2 + N * k * 8 * 4
+        if experts == "batched_mm":  # gathered gate_up [S, 2I, H] and down [S, H, I] weights, both alive
+            mlp_t += N * k * 3 * H * I_ * b
+        elif experts == "eager":  # one_hot routing mask, int64 [N, k, E + 1]
+            mlp_t = max(mlp_t, N * H * b + N * k * (E + 1) * 8 + N * E * 4 * 2)
     else:
         mlp_t = N * (3 * t["intermediate_size"] + H) * b
     logits = batch * t["vocab_size"] * 4 * 2  # last position only, upcast to fp32
@@ -230,12 +250,18 @@ def estimate_peak_memory(
     overhead_bytes: int | None = None,
     slack_fraction: float = SLACK_FRACTION,
     shard_bytes: int | None = None,
+    experts_implementation: str = "grouped_mm",
+    cache_implementation: str = "dynamic",
+    max_cache_len: int | None = None,
 ) -> MemoryEstimate:
     """Predict the peak memory of loading the model and running one generate job.
 
     Example:
         >>> e = estimate_peak_memory("tiny", context_tokens=1024, device="cpu")
         >>> e.weights_bytes == census("tiny").weights_bytes("bfloat16")
+        True
+        >>> b = estimate_peak_memory("tiny", context_tokens=1024, batch=4, experts_implementation="batched_mm")
+        >>> b.peak_bytes > estimate_peak_memory("tiny", context_tokens=1024, batch=4).peak_bytes
         True
     """
     dtype = canonical_dtype(dtype)
@@ -249,6 +275,18 @@ def estimate_peak_memory(
         raise WorkbookError(
             f"attn_implementation {attn_implementation!r}: use sdpa, eager or flash_attention_2"
         )
+    if experts_implementation not in EXPERTS_IMPLEMENTATIONS:
+        raise WorkbookError(
+            f"experts_implementation {experts_implementation!r}: use {', '.join(EXPERTS_IMPLEMENTATIONS)}"
+        )
+    if cache_implementation not in ("dynamic", "static"):
+        raise WorkbookError(f"cache_implementation {cache_implementation!r}: use dynamic or static")
+    if max_cache_len is not None and (
+        not isinstance(max_cache_len, int) or not 1 <= max_cache_len <= MAX_CONTEXT
+    ):
+        raise WorkbookError(
+            f"max_cache_len {max_cache_len!r}: give a token count between 1 and {MAX_CONTEXT:,}"
+        )
     cfg = model_config(config)
     c: Census = census(cfg)
     images = list(images or [])
@@ -257,19 +295,22 @@ def estimate_peak_memory(
     seq = context_tokens + sum(vis)
     b = _act_bytes(dtype)
     per_tok = kv_bytes_per_token(cfg, dtype)
-    kv = per_tok * seq * batch
+    cache_len = max(seq, max_cache_len or 0) if cache_implementation == "static" else seq
+    kv = per_tok * cache_len * batch
     inputs = input_tensor_bytes(cfg, patches, seq, batch)
     prep = preprocess_bytes(cfg, patches) if device == "cpu" else 0  # the processor runs on the host
     vis_act = vision_activation_bytes(cfg, patches, b, attn_implementation)
-    dec_act = decoder_activation_bytes(cfg, seq, batch, b, attn_implementation, sum(vis))
+    dec_act = decoder_activation_bytes(
+        cfg, seq, batch, b, attn_implementation, sum(vis), experts_implementation
+    )
     # On the host, glibc keeps freed chunks below its (dynamic) mmap threshold in its arenas, so the
     # vision pass's memory is not handed back before the decoder runs: on CPU the two add up.
     prefill = vis_act + dec_act if device == "cpu" else max(vis_act, dec_act)
     t = cfg["text_config"]
     hd = t.get("head_dim") or t["hidden_size"] // t["num_attention_heads"]
     decode = (
-        decoder_activation_bytes(cfg, 1, batch, b, "sdpa")
-        + 2 * batch * seq * t["num_key_value_heads"] * hd * b
+        decoder_activation_bytes(cfg, 1, batch, b, "sdpa", 0, experts_implementation)
+        + 2 * batch * cache_len * t["num_key_value_heads"] * hd * b
     )
     if attn_implementation == "eager":
         decode += batch * t["num_attention_heads"] * seq * (4 + b)
@@ -301,6 +342,8 @@ def estimate_peak_memory(
         sequence_tokens=seq,
         device=device,
         attn_implementation=attn_implementation,
+        experts_implementation=experts_implementation,
+        cache_implementation=cache_implementation,
         input_bytes=inputs,
         preprocess_bytes=prep,
     )

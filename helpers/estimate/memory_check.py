@@ -29,9 +29,10 @@ from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 # import the model code first
 from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration
-from helpers.core.chat import prepare_inputs, visual_tokens_of
+from helpers.core.chat import _apply_template, chat_messages, prepare_inputs, visual_tokens_of
 torch.set_num_threads(2)
 folder, words, images, new = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+batch, experts = int(sys.argv[5]), sys.argv[6]
 proc = psutil.Process()
 rss = lambda: proc.memory_info().rss
 def hwm():  # peak RSS since the last reset (VmHWM), bytes
@@ -39,7 +40,7 @@ def hwm():  # peak RSS since the last reset (VmHWM), bytes
 processor = AutoProcessor.from_pretrained(folder)
 base = rss()  # measured overhead: interpreter + torch + transformers + processor, before the job
 open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM: from here on it is this job's peak
-model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.bfloat16).eval()
+model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.bfloat16, experts_implementation=experts).eval()
 with torch.no_grad():
     touched = sum(float(p.float().sum()) for p in model.parameters())  # materialise every mmapped weight
 storages = {}
@@ -48,7 +49,11 @@ for t in list(model.parameters()) + list(model.buffers()):
         s = t.untyped_storage(); storages[s.data_ptr()] = s.nbytes()
 after_load, peak_load = rss(), hwm()
 imgs = [Image.effect_noise((w, h), 64).convert("RGB") for w, h in images]
-inputs = prepare_inputs(processor, imgs, " ".join(["word"] * words))
+text = " ".join(["word"] * words)
+if batch == 1:
+    inputs = prepare_inputs(processor, imgs, text)
+else:  # the same request B times: equal lengths, no padding
+    inputs = _apply_template(processor, [chat_messages(imgs, text)] * batch, {"padding": True})
 after_prepare, peak_prepare = rss(), hwm()
 t = time.perf_counter()
 with torch.inference_mode():
@@ -59,15 +64,24 @@ input_bytes = sum(v.nelement() * v.element_size() for v in inputs.values() if ha
 print(json.dumps({"base": base, "storage": sum(storages.values()), "after_load": after_load,
                   "peak_load": peak_load, "after_prepare": after_prepare, "peak_prepare": peak_prepare,
                   "peak": hwm(), "input_bytes": input_bytes,
-                  "prompt": int(inputs["input_ids"].shape[1]), "visual": vis,
+                  "prompt": int(inputs["input_ids"].shape[1]), "visual": vis[: len(images)],
                   "new": int(out.shape[1] - inputs["input_ids"].shape[1]), "seconds": seconds}))
 """
 
 
 def measure_job(
-    folder: str, words: int, images: list[tuple[int, int]], new_tokens: int = 4
+    folder: str,
+    words: int,
+    images: list[tuple[int, int]],
+    new_tokens: int = 4,
+    batch: int = 1,
+    experts_implementation: str = "grouped_mm",
 ) -> dict[str, Any]:
-    """Run the job in a fresh subprocess (its own peak counter) and return its raw measurements in bytes."""
+    """Run the job in a fresh subprocess (its own peak counter) and return its raw measurements in bytes.
+
+    `batch` > 1 sends the same request `batch` times in one `generate`; `experts_implementation` goes to
+    `from_pretrained` (ignored by a dense model).
+    """
     res = subprocess.run(
         [
             sys.executable,
@@ -77,6 +91,8 @@ def measure_job(
             str(words),
             json.dumps([list(s) for s in images]),
             str(new_tokens),
+            str(batch),
+            experts_implementation,
         ],
         capture_output=True,
         text=True,
@@ -89,7 +105,13 @@ def measure_job(
 
 
 def compare_job(
-    folder: str, words: int, images: list[tuple[int, int]], new_tokens: int = 4, config: Any = None
+    folder: str,
+    words: int,
+    images: list[tuple[int, int]],
+    new_tokens: int = 4,
+    config: Any = None,
+    batch: int = 1,
+    experts_implementation: str = "grouped_mm",
 ) -> dict[str, Any]:
     """Measured against predicted for one job: weights, job (inputs, KV, activations, transients), peak.
 
@@ -97,15 +119,16 @@ def compare_job(
     """
     from helpers.estimate.memory import estimate_peak_memory, largest_shard_bytes
 
-    m = measure_job(folder, words, images, new_tokens)
+    m = measure_job(folder, words, images, new_tokens, batch, experts_implementation)
     context = m["prompt"] - sum(m["visual"]) + m["new"]
     est = estimate_peak_memory(
         config if config is not None else folder,
         "bfloat16",
         context,
-        1,
+        batch,
         [tuple(s) for s in images],
         device="cpu",
+        experts_implementation=experts_implementation,
         overhead_bytes=m["base"],
         shard_bytes=largest_shard_bytes(folder),
     )  # the measured baseline, not a constant
