@@ -89,7 +89,8 @@ def measure(model, inputs, device: str, new: int) -> dict:
 
 
 def speed_section(model, cfg: dict, processor, device: str, batches: tuple[int, ...], new: int) -> list[dict]:
-    """Decode tok/s per experts backend (and flash attention) and batch; A4 prefill; fractions of the roofline."""
+    """Decode tok/s per experts backend (and flash attention) and batch; A4 prefill; fractions of the
+    roofline."""
     import torch
 
     from helpers.core.chat import _apply_template, chat_messages

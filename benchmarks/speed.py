@@ -4,7 +4,8 @@ One process, ratios measured interleaved and reported as medians (the machine is
 experts backends x attention at batch 1 (decode tokens/s, greedy tokens compared in float32), batch sizes
 with the best backend, left vs right padding with images against one-by-one greedy runs, static cache with
 and without Transformers' own `torch.compile` path, the image processor's share of one A4 page's time to
-the first token (on the tiny fixture), and the best batch-1 decode as a fraction of this machine's roofline (measured copy
+the first token (on the tiny fixture), and the best batch-1 decode as a fraction of this machine's roofline
+(measured copy
 bandwidth / bytes read per step from the census). Weights are RANDOM: tokens are noise, speeds are real.
 
 Targets here: best backend >= 1.5x eager at batch 1; batch 8 >= 3x batch 1 throughput; left padding
@@ -76,7 +77,8 @@ def main() -> None:
     best = max(sdpa.values(), key=lambda r: r["decode_tok_s"])
     for r in rows:
         print(
-            f"{r['experts']:11s} {r['attn']:6s} decode {r['decode_tok_s']:7.1f} tok/s  x{r['vs_eager']:.2f} eager"
+            f"{r['experts']:11s} {r['attn']:6s} decode {r['decode_tok_s']:7.1f} tok/s"
+            f"  x{r['vs_eager']:.2f} eager"
         )
     model.set_experts_implementation(best["experts"])
 
@@ -97,7 +99,8 @@ def main() -> None:
     requests = [([img], "Hi."), ([page((256, 320), 1)], prompt), ([img], "What is written here, exactly?")]
     pad = padding_comparison(tiny, processor, requests, new_tokens=6)
     print(
-        f"left padding identical {pad['left_identical']}, right {pad['right_identical']}: {pad['warnings'][:1]}"
+        f"left padding identical {pad['left_identical']}, right {pad['right_identical']}: "
+        f"{pad['warnings'][:1]}"
     )
 
     # 5. static cache, with and without torch.compile (Transformers' generate compiles the decode step);
@@ -106,7 +109,8 @@ def main() -> None:
     if not args.quick:
         comp = compile_payoff(model, inputs1, new_tokens=12, rounds=2)
         print(
-            f"compile {comp['compile_s']:.1f} s, x{comp['compile_speedup']:.2f}, after {comp['breakeven_tokens']}"
+            f"compile {comp['compile_s']:.1f} s, x{comp['compile_speedup']:.2f}, "
+            f"after {comp['breakeven_tokens']}"
         )
 
     # 6. the processor's share of one A4 page's time to first token (tiny fixture, bf16, max_pixels 1024^2:

@@ -6,15 +6,18 @@ Data flows one way, and a stage imports only from the stages before it (tests/te
     core → estimate → load → infer → checkpoints → safety → cases → serve → learn
 
 Stage (chapters): modules
-- `core` (00, all): model (the one model resolver), configs, chat, fixtures, safetensors_io, records, run_record,
+- `core` (00, all): model (the one model resolver), configs, chat, fixtures, safetensors_io, records,
+run_record,
   compare, paths, errors, units, tables, banner, fonts, hardware, environment, runner
 - `estimate` (01): census, vision_tokens, memory, placement, memory_check, cli
 - `load` (02, 03): loading, device_maps, anatomy, offload, quantisation, monitor, claims
-- `infer` (05, 06, 07): inputs (budgets), generate, backends, serving, structured, cli; for 05: roofline, speed,
+- `infer` (05, 06, 07): inputs (budgets), generate, backends, serving, structured, cli; for 05: roofline,
+speed,
   batching, prefill, recommend, speed_plots, speed_cli
 - `checkpoints` (04): doctor, repair, verify, faults, keys, config_checks, report, walkthrough, cli
 - `safety` (08): redaction, injection, policy, middleware, cli
-- `cases` (07-09): harness (the one comparison), docset, documents, doc_render, ocr, ocr_baselines, evaluation,
+- `cases` (07-09): harness (the one comparison), docset, documents, doc_render, ocr, ocr_baselines,
+evaluation,
   pipeline, medical_docs, financial_docs, domain_checks, long_documents
 - `serve` (06): plan, commands, logs, journal, fleet, stub, parity, figures, cli
 - `learn` (00-09, exercises): registry, judges, checker, progress, ch00, ch01, ch02, ch03, ch04, ch07, ch08,

@@ -236,7 +236,8 @@ def test_notebook_01_runs_and_the_calculator_follows_its_dropdown(page, lab):
 def test_notebook_02_live_memory_plot_redraws_while_loading(page, lab):
     _open(page, lab, NB02)
     sources = page.evaluate(
-        "() => window.jupyterapp.shell.currentWidget.content.widgets.map(c => c.model.sharedModel.getSource())"
+        "() => window.jupyterapp.shell.currentWidget.content.widgets"
+        ".map(c => c.model.sharedModel.getSource())"
     )
     load = next(i for i, s in enumerate(sources) if "load_measured(" in s and "monitor=mon" in s)
     page.evaluate(

@@ -72,7 +72,8 @@ def test_helpers_imports_resolve(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_executes_headless(path, fixture_paths):
-    """Executes with the embedded default, then its key figures must match data/reference/ (`make reference`)."""
+    """Executes with the embedded default, then its key figures must match data/reference/ (`make
+    reference`)."""
     run = execute_notebook(path, model="tiny")
     assert run.status == "ok", f"{path.name}: {run.status} (see {run.output})"
     assert run.output.with_suffix(".html").exists()

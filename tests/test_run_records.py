@@ -1,5 +1,6 @@
 """Run records and `qwen3vl compare`: figures travel from a kernel's output metadata into the record, two
-records compare clean, a tampered figure makes compare exit 1 with that figure in its table, bad input exits 2."""
+records compare clean, a tampered figure makes compare exit 1 with that figure in its table, bad input exits
+2."""
 
 from __future__ import annotations
 

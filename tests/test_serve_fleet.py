@@ -1,5 +1,6 @@
 """The fleet client: the results journal, retries and failures (stub server), one endpoint down, and a REAL
-`transformers serve` killed mid-batch and restarted (every document exactly once), plus served-vs-local parity."""
+`transformers serve` killed mid-batch and restarted (every document exactly once), plus served-vs-local
+parity."""
 
 from __future__ import annotations
 

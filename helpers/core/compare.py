@@ -57,7 +57,8 @@ def agree(a: Any, b: Any, rel_tol: float | None = None, abs_tol: float | None = 
 
 
 def compare_figures(notebook: str, a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Difference rows for one notebook's figures (name -> {"value", "rel_tol", "abs_tol"}); A's tolerance rules."""
+    """Difference rows for one notebook's figures (name -> {"value", "rel_tol", "abs_tol"}); A's tolerance
+    rules."""
     rows = []
     for name in sorted(set(a) | set(b)):
         if name not in b:
@@ -125,7 +126,8 @@ def compare_records(a: dict[str, Any], b: dict[str, Any]):
 
 
 def differ(table) -> bool:
-    """Whether a comparison table holds a figure or status difference (environment rows alone do not count)."""
+    """Whether a comparison table holds a figure or status difference (environment rows alone do not
+    count)."""
     return bool(table["kind"].isin(FIGURE_KINDS).any())
 
 

@@ -1,4 +1,5 @@
-"""A run's record: which machine, libraries, model and commit produced the figures, and the figures themselves.
+"""A run's record: which machine, libraries, model and commit produced the figures, and the figures
+themselves.
 
 `qwen3vl run` writes it to build/run-record.json; `qwen3vl compare A.json B.json` compares two of them;
 data/reference/run-record.json is the embedded default's reference (`make reference` regenerates it).
@@ -40,7 +41,8 @@ class RecordError(ValueError):
 
 
 def pinned_packages() -> dict[str, dict[str, str]]:
-    """Every `name==version` pin of pyproject.toml with the version installed here ('not installed' if absent).
+    """Every `name==version` pin of pyproject.toml with the version installed here ('not installed' if
+    absent).
 
     Example:
         >>> pinned_packages()["torch"]["pinned"]
@@ -182,7 +184,8 @@ def _shard_hashes(folder: Path) -> dict[str, str]:
 
 
 def model_identity(setting: str | None = None) -> dict[str, Any]:
-    """The model setting and a content hash: the fixture's recipe fingerprint for tiny, shard sha256s otherwise.
+    """The model setting and a content hash: the fixture's recipe fingerprint for tiny, shard sha256s
+    otherwise.
 
     Example:
         >>> model_identity("tiny")["hash_kind"]

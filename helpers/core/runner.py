@@ -1,4 +1,5 @@
-"""Execute the notebooks headless, in order, into build/ (executed .ipynb and .html), print a table, write the record.
+"""Execute the notebooks headless, in order, into build/ (executed .ipynb and .html), print a table, write
+the record.
 
 `make run` calls ``qwen3vl run``, which also writes build/run-record.json (helpers.core.run_record);
 ``qwen3vl run --update-reference`` (`make reference`) rewrites data/reference/run-record.json from a full run

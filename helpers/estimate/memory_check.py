@@ -40,7 +40,9 @@ def hwm():  # peak RSS since the last reset (VmHWM), bytes
 processor = AutoProcessor.from_pretrained(folder)
 base = rss()  # measured overhead: interpreter + torch + transformers + processor, before the job
 open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM: from here on it is this job's peak
-model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.bfloat16, experts_implementation=experts).eval()
+model = AutoModelForImageTextToText.from_pretrained(
+    folder, dtype=torch.bfloat16, experts_implementation=experts
+).eval()
 with torch.no_grad():
     touched = sum(float(p.float().sum()) for p in model.parameters())  # materialise every mmapped weight
 storages = {}

@@ -1,4 +1,5 @@
-"""Batched generation measured: experts the router really touches, left vs right padding, throughput per batch.
+"""Batched generation measured: experts the router really touches, left vs right padding, throughput per
+batch.
 
 * `measured_distinct_experts` hooks every MoE router (`mlp.gate`, whose output is logits, scores and the
   top-k expert indices) during `generate` and counts the distinct experts each decode step touches per

@@ -231,7 +231,8 @@ def prefill_floor_s(config: Any, bandwidth_bytes_s: float, tokens: int, images: 
 def with_roofline(
     rows: list[dict[str, Any]], config: Any, bandwidth_bytes_s: float, context_tokens: int
 ) -> list[dict[str, Any]]:
-    """Each row (with `batch` and `decode_tok_s`) gets the roofline tok/s at its batch and the fraction reached.
+    """Each row (with `batch` and `decode_tok_s`) gets the roofline tok/s at its batch and the fraction
+    reached.
 
     Example:
         >>> with_roofline([{"batch": 1, "decode_tok_s": 10.0}], "tiny", 1e10, 64)[0]["roofline_fraction"] < 1

@@ -28,7 +28,8 @@ def plot_roofline(df: Any, title: str = "Decode roofline at batch 1 (bandwidth /
 
 
 def plot_batches(rows: list[dict[str, Any]], memory_gib: dict[int, float] | None = None) -> Any:
-    """Measured decode tokens/s and the roofline against batch size; estimated peak memory on a second axis."""
+    """Measured decode tokens/s and the roofline against batch size; estimated peak memory on a second
+    axis."""
     import matplotlib.pyplot as plt
 
     batches = [r["batch"] for r in rows]

@@ -90,13 +90,15 @@ def plan_main(argv: list[str], prog: str) -> int:
         )
         return 0
     print(
-        f"{plan.engine} on {plan.gpus}x{plan.gpu}, TP {plan.tp} x PP {plan.pp} x DP {plan.dp}{' + EP' if plan.ep else ''}"
+        f"{plan.engine} on {plan.gpus}x{plan.gpu}, TP {plan.tp} x PP {plan.pp} x DP {plan.dp}"
+        f"{' + EP' if plan.ep else ''}"
     )
     for part, gib in plan.breakdown_gib().items():
         print(f"  {part:<30} {gib:8.2f} GiB per GPU")
     print(
         f"  KV cache: {plan.kv_cache_tokens:,} tokens; max concurrency at {plan.max_model_len:,} tokens: "
-        f"{plan.max_concurrency}x; for the request mix ({plan.request_tokens:,} tokens): {plan.concurrency_for_mix}x"
+        f"{plan.max_concurrency}x; for the request mix ({plan.request_tokens:,} tokens): "
+        f"{plan.concurrency_for_mix}x"
     )
     for note in plan.notes:
         print(f"  note: {note}")

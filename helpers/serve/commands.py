@@ -1,4 +1,5 @@
-"""Launch commands from a plan: `vllm serve …` or `python -m sglang.launch_server …`, each flag with its reason,
+"""Launch commands from a plan: `vllm serve …` or `python -m sglang.launch_server …`, each flag with its
+reason,
 and the scale-out layouts (one node, two nodes with TP × PP, data-parallel replicas).
 
 Flags are the engines' own: vLLM ``--tensor-parallel-size``, ``--pipeline-parallel-size``,
@@ -10,7 +11,8 @@ Flags are the engines' own: vLLM ``--tensor-parallel-size``, ``--pipeline-parall
 
 Example:
     >>> from helpers.serve.plan import plan_serving
-    >>> p = plan_serving("data/configs/Qwen3-VL-30B-A3B-Instruct.json", "vllm", "2xH100-80GB", max_model_len=32768)
+    >>> A3B = "data/configs/Qwen3-VL-30B-A3B-Instruct.json"
+    >>> p = plan_serving(A3B, "vllm", "2xH100-80GB", max_model_len=32768)
     >>> launch_command(p, "Qwen/Qwen3-VL-30B-A3B-Instruct").splitlines()[0]
     'vllm serve Qwen/Qwen3-VL-30B-A3B-Instruct \\\\'
 """

@@ -2,7 +2,8 @@
 
 Example:
     >>> from helpers.serve.plan import plan_serving
-    >>> p = plan_serving("data/configs/Qwen3-VL-30B-A3B-Instruct.json", "vllm", "1xH100-80GB", max_model_len=8192)
+    >>> A3B = "data/configs/Qwen3-VL-30B-A3B-Instruct.json"
+    >>> p = plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192)
     >>> fig = plot_budgets({"1xH100": p})
     >>> len(fig.axes)
     1

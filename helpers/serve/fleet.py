@@ -251,7 +251,8 @@ def results(out: str | Path) -> list[dict[str, Any]]:
 
 
 def score_results(documents: list[Any], out: str | Path):
-    """Score the answered documents with the case-study evaluation (a PipelineRun); unanswered ones score 0."""
+    """Score the answered documents with the case-study evaluation (a PipelineRun); unanswered ones score
+    0."""
     from helpers.cases.pipeline import score_answers
 
     by_id = {r["doc_id"]: r for r in results(out)}

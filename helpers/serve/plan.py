@@ -16,7 +16,8 @@ with ``--mm-encoder-tp-mode data``), experts by TP or, with expert parallelism, 
 routers and norms replicated; layers by PP (the first stage also holds embeddings and the vision tower).
 
 Example:
-    >>> p = plan_serving("data/configs/Qwen3-VL-30B-A3B-Instruct.json", "vllm", "1xH100-80GB", max_model_len=8192)
+    >>> A3B = "data/configs/Qwen3-VL-30B-A3B-Instruct.json"
+    >>> p = plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192)
     >>> p.kv_bytes_per_token, p.kv_cache_tokens > 100_000
     (98304, True)
 """
