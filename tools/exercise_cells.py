@@ -23,8 +23,8 @@ INTRO = (
     "Write your answer in the cell under each question and run it. `check` says right or wrong, names the "
     "section to re-read when it is wrong, and explains after a right answer or three tries; "
     '`reveal("{first}")` (from `helpers.learn`) explains at once. The answers are computed by the helpers '
-    "when you check, on this machine, never stored. `case(...)` gives an exercise's own material. Leave an answer "
-    "as `None` to skip it; `qwen3vl progress` shows what you have done (a local file, nothing leaves the "
+    "when you check, on this machine, never stored. `case(...)` gives an exercise's own material. "
+    "Leave an answer as `None` to skip it; `qwen3vl progress` shows what you have done (a local file, nothing leaves the "
     "machine).\n"
 )
 

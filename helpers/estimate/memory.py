@@ -260,7 +260,9 @@ def estimate_peak_memory(
         >>> e = estimate_peak_memory("tiny", context_tokens=1024, device="cpu")
         >>> e.weights_bytes == census("tiny").weights_bytes("bfloat16")
         True
-        >>> b = estimate_peak_memory("tiny", context_tokens=1024, batch=4, experts_implementation="batched_mm")
+        >>> b = estimate_peak_memory(
+        ...     "tiny", context_tokens=1024, batch=4, experts_implementation="batched_mm"
+        ... )
         >>> b.peak_bytes > estimate_peak_memory("tiny", context_tokens=1024, batch=4).peak_bytes
         True
     """
