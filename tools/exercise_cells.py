@@ -24,8 +24,8 @@ INTRO = (
     "section to re-read when it is wrong, and explains after a right answer or three tries; "
     '`reveal("{first}")` (from `helpers.learn`) explains at once. The answers are computed by the helpers '
     "when you check, on this machine, never stored. `case(...)` gives an exercise's own material. "
-    "Leave an answer as `None` to skip it; `qwen3vl progress` shows what you have done (a local file, nothing leaves the "
-    "machine).\n"
+    "Leave an answer as `None` to skip it; `qwen3vl progress` shows what you have done "
+    "(a local file, nothing leaves the machine).\n"
 )
 
 
