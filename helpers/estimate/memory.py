@@ -38,6 +38,7 @@ from typing import Any
 from helpers.core.configs import load_config_dict
 from helpers.core.errors import WorkbookError
 from helpers.estimate.census import Census, canonical_dtype, census
+from helpers.estimate.video_tokens import VideoSpec, video_grid, video_text_tokens
 from helpers.estimate.vision_tokens import vision_patches, visual_tokens
 
 GIB = 2**30
@@ -76,6 +77,7 @@ class MemoryEstimate:
     attn_implementation: str = "sdpa"
     input_bytes: int = 0
     preprocess_bytes: int = 0
+    video_text_tokens: int = 0  # timestamps and per-frame vision markers the videos add besides their pads
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -230,6 +232,8 @@ def estimate_peak_memory(
     overhead_bytes: int | None = None,
     slack_fraction: float = SLACK_FRACTION,
     shard_bytes: int | None = None,
+    videos: list[VideoSpec] | None = None,
+    cap_pixels_per_frame: bool = False,
 ) -> MemoryEstimate:
     """Predict the peak memory of loading the model and running one generate job.
 
@@ -254,7 +258,17 @@ def estimate_peak_memory(
     images = list(images or [])
     vis = [visual_tokens(w, h, min_pixels, max_pixels) for w, h in images]
     patches = [vision_patches(w, h, min_pixels, max_pixels) for w, h in images] * batch
-    seq = context_tokens + sum(vis)
+    # videos: pads after the images (the JSON lists images, then videos); the vision tower attends within
+    # each temporal patch, so a clip enters the patch list as grid_t entries of grid_h x grid_w
+    vid_text = 0
+    for v in videos or []:
+        t, gh, gw = video_grid(
+            v.width, v.height, v.seconds, v.video_fps, cap_pixels_per_frame=cap_pixels_per_frame
+        )
+        vis.append(t * gh * gw // cfg["vision_config"]["spatial_merge_size"] ** 2)
+        patches += [gh * gw] * t * batch
+        vid_text += video_text_tokens(v.seconds, v.video_fps)
+    seq = context_tokens + sum(vis) + vid_text
     b = _act_bytes(dtype)
     per_tok = kv_bytes_per_token(cfg, dtype)
     kv = per_tok * seq * batch
@@ -303,4 +317,5 @@ def estimate_peak_memory(
         attn_implementation=attn_implementation,
         input_bytes=inputs,
         preprocess_bytes=prep,
+        video_text_tokens=vid_text,
     )
