@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
         "diagnose a checkpoint folder, or write a repaired, verified copy",
     ),
     "infer": ("helpers.infer.cli", [], "ask the model (tiny, Hub id, folder or http endpoint) about images"),
+    "grounding": (
+        "helpers.cases.grounding",
+        [],
+        "Qwen3-VL boxes/points (0-1000 grid) to original-image pixels: `grounding to-pixels`",
+    ),
     "redact": ("helpers.safety.cli", ["redact"], "redact identifiers from a report: stdin -> stdout"),
     "scan": ("helpers.safety.cli", ["scan"], "flag prompt-injection text in stdin"),
 }
