@@ -1,4 +1,4 @@
-"""Generation settings: recommended per variant, applied by both backends, repetition guard, reasoning strip."""
+"""Generation settings: recommendations per variant, applied by both backends; repetition guard; <think>."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Video in practice: the fixture template against the official one, the nested-marker layout, the video case."""
+"""Video in practice: the fixture template vs the official one, the nested-marker layout, the video case."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Video tokens from helpers.estimate.video_tokens against the real Qwen3VLProcessor (numpy frames, no decoder)."""
+"""Video tokens from helpers.estimate.video_tokens against the real Qwen3VLProcessor (numpy frames)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Qwen3-VL writes coordinates on a relative 0–1000 grid, whatever the image's size: ``{"bbox_2d": [x1, y1, x2,
 y2], "label": "total"}`` (JSON lists, often in a ```json fence) or ``{"point_2d": [x, y]}``; older Qwen-VL
-answers use tagged forms (``<|object_ref_start|>total<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>``
+answers use tagged forms
+(``<|object_ref_start|>total<|object_ref_end|><|box_start|>(x1,y1),(x2,y2)<|box_end|>``
 or ``<ref>total</ref><box>(x1,y1),(x2,y2)</box>``). Pixels of the original image are ``x · W / 1000`` and
 ``y · H / 1000``. The classic mistakes (QwenLM/Qwen3-VL issues 2020, 1871) are taking the numbers as pixels,
 scaling by the size of the *resized* image the processor fed the model, and swapping x and y: `damaged`

@@ -2,8 +2,8 @@
 imaging panel's marked region, in pixels of the rendered image (for scoring grounded answers by IoU).
 
 The receipt and statement layouts are replayed from their generators' drawing code (same fonts, offsets and
-cursor moves), then tightened to the ink inside that window; tests/test_grounding.py checks that each box holds
-ink and that a ring around it is blank, so a layout change in a generator fails loudly.
+cursor moves), then tightened to the ink inside that window; tests/test_grounding.py checks that each box
+holds ink and that a ring around it is blank, so a layout change in a generator fails loudly.
 
 Example:
     >>> cases = grounding_cases()
@@ -82,7 +82,8 @@ def grounding_cases() -> list[dict[str, Any]]:
     """Each case: id, image, the question, and the ground-truth box in pixels.
 
     Example:
-        >>> grounding_cases()[-1]["box"] == __import__("helpers.cases.medical_docs").cases.medical_docs.imaging_case(0, "en").region
+        >>> from helpers.cases.medical_docs import imaging_case
+        >>> grounding_cases()[-1]["box"] == imaging_case(0, "en").region
         True
     """
     from helpers.cases.medical_docs import imaging_case

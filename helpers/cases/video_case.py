@@ -2,7 +2,8 @@
 appears at a known second. Questions about what and when, scored; a per-frame OCR baseline.
 
 The clip is numpy frames plus their VideoMetadata (no decoder). Every fact a question asks is known by
-construction: the word on screen at any second, the second the ALERT box first shows, how many words there are.
+construction: the word on screen at any second, the second the ALERT box first shows, how many words
+there are.
 
 Example:
     >>> clip = make_clip()
@@ -115,7 +116,8 @@ def ocr_baseline(
     clip: Clip, every_seconds: float = 2.0, first_second: float = 1.0
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Per-frame OCR (rapidocr) on one frame every `every_seconds` from `first_second` (OCR is the slow part:
-    about 1 s a frame here): answers by rules, and the per-frame reads. Its "when" is only as fine as the step.
+    about 1 s a frame here): answers by rules, and the per-frame reads. Its "when" is only as fine as the
+    step.
 
     Rules: the word = the longest alphabetic line that is not ALERT on the frame nearest 5 s; the second = the
     time of the first frame whose text holds ALERT; the count = distinct words over all frames.

@@ -264,7 +264,7 @@ def parse_video(text: str) -> VideoSpec:
     m = _SPEC.match(text.lower())
     if not m:
         raise WorkbookError(
-            f"--video {text!r}: write it as WIDTHxHEIGHT:SECONDS[@FPS], e.g. 1280x720:60@30 (fps defaults to 30)"
+            f"--video {text!r}: write it as WIDTHxHEIGHT:SECONDS[@FPS], e.g. 1280x720:60@30 (fps default 30)"
         )
     spec = VideoSpec(int(m[1]), int(m[2]), float(m[3]), float(m[4]) if m[4] else DEFAULT_VIDEO_FPS)
     _check(spec.width, spec.height, spec.seconds, spec.video_fps)

@@ -186,7 +186,7 @@ def guard_repetition(text: str, min_repeats: int = 4) -> tuple[str, bool]:
 
 
 def repetition_stopper(prompt_len: int, min_repeats: int = 6, max_period: int = 16):
-    """A StoppingCriteria that ends `generate` once the new tokens end in `min_repeats` copies of one n-gram."""
+    """A StoppingCriteria ending `generate` once the new tokens end in `min_repeats` copies of one n-gram."""
     import torch
     from transformers import StoppingCriteria
 

@@ -105,7 +105,8 @@ def render(template: str, messages: list[dict[str, Any]], **kwargs: Any) -> str:
 def processor_ids(
     processor: Any, frames: Any, meta: Any, text: str, **video_kwargs: Any
 ) -> tuple[list[int], Any]:
-    """The ids Transformers 5.23's processor makes of `text` (holding the template's video group) and the batch."""
+    """The ids Transformers 5.23's processor makes of `text` (holding the template's video group), and the
+    batch."""
     out = processor(text=[text], videos=[frames], video_metadata=[meta], return_tensors="pt", **video_kwargs)
     return out["input_ids"][0].tolist(), out
 
@@ -172,7 +173,7 @@ def ask_video(
 
 
 def rope_positions(model: Any, ids: list[int], grid_thw: Any, video_pad_id: int) -> Any:
-    """The model's 3-D rotary positions [3, len(ids)] for a prompt with one video (Qwen3-VL `get_rope_index`)."""
+    """The model's 3-D rotary positions [3, len(ids)] for a prompt with one video (`get_rope_index`)."""
     import torch
 
     t = torch.tensor([ids])
@@ -180,3 +181,31 @@ def rope_positions(model: Any, ids: list[int], grid_thw: Any, video_pad_id: int)
     grid = torch.as_tensor(grid_thw).reshape(1, 3)
     pos, _ = model.model.get_rope_index(t, types, None, grid)
     return pos[:, 0, :]
+
+
+def decoder_report() -> list[dict[str, Any]]:
+    """Which video decoders are importable here, and which one the video processor would use for a file.
+
+    Transformers 5.23's `fetch_videos` tries torchcodec, then torchvision's deprecated decoding, else raises;
+    `load_video(..., backend=)` also knows pyav, decord and opencv.
+
+    Example:
+        >>> {r["decoder"] for r in decoder_report()} >= {"torchcodec", "pyav", "decord", "opencv"}
+        True
+    """
+    import importlib.util
+
+    from transformers.utils import import_utils as iu
+
+    usable = getattr(iu, "is_torchcodec_usable", None)
+    first = bool(usable and usable(decode="video")) if usable else False
+    tv = bool(getattr(iu, "is_torchvision_video_decoding_available", lambda: False)())
+    rows = []
+    known = (("torchcodec", "torchcodec"), ("pyav", "av"), ("decord", "decord"), ("opencv", "cv2"))
+    for name, module in known:
+        rows.append({"decoder": name, "installed": importlib.util.find_spec(module) is not None})
+    rows.append({"decoder": "torchvision (deprecated video API)", "installed": tv})
+    pick = "torchcodec" if first else ("torchvision" if tv else "none: pass frames + VideoMetadata")
+    for r in rows:
+        r["processor uses it for a file"] = r["decoder"].startswith(pick)
+    return rows
