@@ -142,3 +142,28 @@ def ocr_baseline(
         "word_count": str(len({r["word"] for r in reads if r["word"]})),
     }
     return answers, reads
+
+
+def video_prompt() -> str:
+    """All three questions in one request, answered as one JSON object (one `generate` instead of three).
+
+    Example:
+        >>> "word_at_5s" in video_prompt()
+        True
+    """
+    asks = "\n".join(f'- "{k}": {q}' for k, q in QUESTIONS.items())
+    return f"Answer from the video as one JSON object with these keys:\n{asks}"
+
+
+def answers_from_reply(reply: str) -> dict[str, str]:
+    """The three answers of a JSON reply as strings ('' for a missing key or an unparsable reply).
+
+    Example:
+        >>> answers_from_reply('{"word_at_5s": "RIVER", "alert_second": 7}')["alert_second"]
+        '7'
+    """
+    from helpers.infer.structured import parse_json_answer
+
+    parsed = parse_json_answer(reply)
+    value = parsed.value if parsed.ok and isinstance(parsed.value, dict) else {}
+    return {k: "" if value.get(k) is None else str(value[k]) for k in QUESTIONS}

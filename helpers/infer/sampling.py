@@ -141,6 +141,11 @@ def presence_processor(penalty: float, prompt_len: int):
     return PresencePenalty()
 
 
+_UNITS = re.compile(
+    r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]+\s*|\s+"
+)
+
+
 def find_loop(text: str, min_repeats: int = 4, max_period: int = 60) -> dict[str, Any] | None:
     """The first span where one chunk (1–`max_period` words, or characters for CJK) repeats at least
     `min_repeats` times in a row; None when there is none.
@@ -151,7 +156,7 @@ def find_loop(text: str, min_repeats: int = 4, max_period: int = 60) -> dict[str
         >>> find_loop("合计合计合计合计合计")["unit"]
         '合计'
     """
-    units = re.findall(r"\S+\s*", text) if " " in text.strip() else list(text)
+    units = _UNITS.findall(text)  # words (with their trailing space) and single CJK characters
     best = None
     for period in range(1, min(max_period, len(units) // min_repeats) + 1):
         i = 0
