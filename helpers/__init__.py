@@ -7,21 +7,19 @@ Data flows one way, and a stage imports only from the stages before it (tests/te
 
 Stage (chapters): modules
 - `core` (00, all): model (the one model resolver), configs, chat, fixtures, safetensors_io, records,
-run_record,
-  compare, paths, errors, units, tables, banner, fonts, hardware, environment, runner
-- `estimate` (01): census, vision_tokens, memory, placement, memory_check, cli
+  run_record, compare, paths, errors, units, tables, banner, fonts, hardware, environment, runner
+- `estimate` (01): census, vision_tokens, video_tokens, memory, placement, memory_check, cli
 - `load` (02, 03): loading, device_maps, anatomy, offload, quantisation, monitor, claims
-- `infer` (05, 06, 07): inputs (budgets), generate, backends, serving, structured, cli; for 05: roofline,
-speed,
-  batching, prefill, recommend, speed_plots, speed_cli
+- `infer` (05, 07): inputs (budgets), generate, backends, serving, structured, sampling, cli;
+  for 05: roofline, speed, batching, prefill, recommend, speed_plots, speed_cli; for 07: video_inputs
 - `checkpoints` (04): doctor, repair, verify, faults, keys, config_checks, report, walkthrough, cli
 - `safety` (08): redaction, injection, policy, middleware, cli
 - `cases` (07-09): harness (the one comparison), docset, documents, doc_render, ocr, ocr_baselines,
-evaluation,
-  pipeline, medical_docs, financial_docs, domain_checks, long_documents
+  evaluation, pipeline, medical_docs, financial_docs, domain_checks, long_documents, grounding,
+  grounding_truth, video_case
 - `serve` (06): plan, commands, logs, journal, fleet, stub, parity, figures, cli
-- `learn` (00-09, exercises): registry, judges, checker, progress, ch00, ch01, ch02, ch03, ch04, ch07, ch08,
-  ch09
+- `learn` (00-09, exercises): registry, judges, checker, progress, ch00, ch01, ch02, ch03, ch04, ch07,
+  ch08, ch09
 
 `helpers/cli.py` is the one command, `qwen3vl` (also `python -m helpers`), with a subcommand per tool.
 """

@@ -60,6 +60,11 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
         [],
         "decode roofline of a model on a GPU profile; measured bench decode",
     ),
+    "grounding": (
+        "helpers.cases.grounding",
+        [],
+        "Qwen3-VL boxes/points (0-1000 grid) to original-image pixels: `grounding to-pixels`",
+    ),
     "redact": ("helpers.safety.cli", ["redact"], "redact identifiers from a report: stdin -> stdout"),
     "scan": ("helpers.safety.cli", ["scan"], "flag prompt-injection text in stdin"),
     "progress": ("helpers.learn.progress", [], "your exercise progress per chapter, from .cache/ (`--json`)"),

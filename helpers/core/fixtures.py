@@ -34,17 +34,24 @@ SHARD_SIZE = "12MB"  # small on purpose: the tiny checkpoints come out in severa
 # What `build_processor().save_pretrained` writes: tokenizer, its config, image processor and chat template.
 PROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.jinja")
 
-# Our own Qwen3-VL chat template: one <|vision_start|><|image_pad|><|vision_end|> per image,
-# which the processor then expands to the image's visual-token count.
+# Our own Qwen3-VL chat template: one <|vision_start|><|image_pad|><|vision_end|> per image (and the same
+# group with <|video_pad|> per video), which the processor then expands. Its item branches are the official template's
+# (typed or untyped items, `add_vision_id` numbering): notebook 07 checks that both render the same text.
 CHAT_TEMPLATE = (
+    "{%- set image_count = namespace(value=0) -%}{%- set video_count = namespace(value=0) -%}"
     "{%- for message in messages -%}"
     "{{ '<|im_start|>' + message['role'] + '\\n' }}"
     "{%- if message['content'] is string -%}{{ message['content'] }}"
     "{%- else -%}{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' or item['type'] == 'image_url' -%}"
+    "{%- if item.type == 'image' or 'image' in item or 'image_url' in item -%}"
+    "{%- set image_count.value = image_count.value + 1 -%}"
+    "{%- if add_vision_id -%}Picture {{ image_count.value }}: {% endif -%}"
     "{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
-    "{%- elif item['type'] == 'video' -%}{{ '<|vision_start|><|video_pad|><|vision_end|>' }}"
-    "{%- elif item['type'] == 'text' -%}{{ item['text'] }}"
+    "{%- elif item.type == 'video' or 'video' in item -%}"
+    "{%- set video_count.value = video_count.value + 1 -%}"
+    "{%- if add_vision_id -%}Video {{ video_count.value }}: {% endif -%}"
+    "{{ '<|vision_start|><|video_pad|><|vision_end|>' }}"
+    "{%- elif 'text' in item -%}{{ item['text'] }}"
     "{%- endif -%}{%- endfor -%}{%- endif -%}"
     "{{ '<|im_end|>\\n' }}"
     "{%- endfor -%}"

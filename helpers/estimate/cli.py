@@ -15,6 +15,7 @@ from helpers.core.tables import frame, to_text
 from helpers.core.units import gib
 from helpers.estimate.memory import MemoryEstimate, estimate_peak_memory
 from helpers.estimate.placement import plan_placement
+from helpers.estimate.video_tokens import parse_video
 from helpers.estimate.vision_tokens import parse_size
 
 
@@ -58,6 +59,18 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     p.add_argument(
         "--image", action="append", default=[], metavar="WxH", help="an image per sequence (repeatable)"
     )
+    p.add_argument(
+        "--video",
+        action="append",
+        default=[],
+        metavar="WxH:SECONDS[@FPS]",
+        help="a video per sequence, e.g. 1280x720:60@30 (clip fps defaults to 30; repeatable)",
+    )
+    p.add_argument(
+        "--cap-pixels-per-frame",
+        action="store_true",
+        help="the reference (qwen-vl-utils) per-frame pixel cap for videos (off: Transformers 5.23's default)",
+    )
     p.add_argument("--max-pixels", type=int, default=None)
     p.add_argument("--min-pixels", type=int, default=None)
     p.add_argument("--gpus", default=None, help="hardware, e.g. 2xA100-80GB (data/hardware.json)")
@@ -70,6 +83,7 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
         return 2 if exit_.code else 0
     try:
         sizes = [parse_size(s) for s in args.image]
+        videos = [parse_video(s) for s in args.video]
         for name in ("max_pixels", "min_pixels"):
             v = getattr(args, name)
             if v is not None and not 1 <= v <= 10**9:
@@ -87,6 +101,8 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
             args.min_pixels,
             args.device,
             args.attn,
+            videos=videos,
+            cap_pixels_per_frame=args.cap_pixels_per_frame,
         )
         placement = None
         if args.gpus:

@@ -44,6 +44,7 @@ from helpers.core.errors import WorkbookError
 from helpers.core.model import model_config
 from helpers.core.units import GIB, MIB
 from helpers.estimate.census import Census, canonical_dtype, census
+from helpers.estimate.video_tokens import VideoSpec, video_grid, video_text_tokens
 from helpers.estimate.vision_tokens import vision_patches, visual_tokens
 
 CPU_BASELINE_BYTES = (
@@ -84,6 +85,7 @@ class MemoryEstimate:
     cache_implementation: str = "dynamic"
     input_bytes: int = 0
     preprocess_bytes: int = 0
+    video_text_tokens: int = 0  # timestamps and per-frame vision markers the videos add besides their pads
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -253,6 +255,8 @@ def estimate_peak_memory(
     experts_implementation: str = "grouped_mm",
     cache_implementation: str = "dynamic",
     max_cache_len: int | None = None,
+    videos: list[VideoSpec] | None = None,
+    cap_pixels_per_frame: bool = False,
 ) -> MemoryEstimate:
     """Predict the peak memory of loading the model and running one generate job.
 
@@ -294,7 +298,17 @@ def estimate_peak_memory(
     images = list(images or [])
     vis = visual_tokens(list(images), min_pixels=min_pixels, max_pixels=max_pixels)
     patches = [vision_patches(w, h, min_pixels, max_pixels) for w, h in images] * batch
-    seq = context_tokens + sum(vis)
+    # videos: pads after the images (the JSON lists images, then videos); the vision tower attends within
+    # each temporal patch, so a clip enters the patch list as grid_t entries of grid_h x grid_w
+    vid_text = 0
+    for v in videos or []:
+        t, gh, gw = video_grid(
+            v.width, v.height, v.seconds, v.video_fps, cap_pixels_per_frame=cap_pixels_per_frame
+        )
+        vis.append(t * gh * gw // cfg["vision_config"]["spatial_merge_size"] ** 2)
+        patches += [gh * gw] * t * batch
+        vid_text += video_text_tokens(v.seconds, v.video_fps)
+    seq = context_tokens + sum(vis) + vid_text
     b = _act_bytes(dtype)
     per_tok = kv_bytes_per_token(cfg, dtype)
     cache_len = max(seq, max_cache_len or 0) if cache_implementation == "static" else seq
@@ -348,4 +362,5 @@ def estimate_peak_memory(
         cache_implementation=cache_implementation,
         input_bytes=inputs,
         preprocess_bytes=prep,
+        video_text_tokens=vid_text,
     )

@@ -218,14 +218,16 @@ class HttpBackend(Backend):
     ) -> GenerationResult:
         from helpers.estimate.vision_tokens import visual_tokens
         from helpers.infer.inputs import fit_to_budget
+        from helpers.infer.sampling import GREEDY, guard_repetition, openai_params
 
+        sampling = processor_kwargs.pop("sampling", None)
         lo, hi = processor_kwargs.get("min_pixels"), processor_kwargs.get("max_pixels")
         sized = [fit_to_budget(_load_image(i), min_pixels=lo, max_pixels=hi) for i in images]
         payload = {
             "model": self.served_model,
             "messages": openai_messages(sized, prompt),
             "max_tokens": max_new_tokens,
-            "temperature": 0.0,
+            **openai_params(sampling or GREEDY),  # greedy (temperature 0) unless settings are given
         }
         start = time.perf_counter()
         answer = self._request("POST", "/chat/completions", payload)
@@ -237,8 +239,13 @@ class HttpBackend(Backend):
                 f"{self.base_url} sent an answer without choices[0].message.content: {str(answer)[:200]}"
             ) from None
         usage = answer.get("usage") or {}
+        flags: list[str] = []
+        if sampling is not None and sampling.guard:
+            text, looped = guard_repetition(text)
+            flags = ["repetition"] if looped else []
         return GenerationResult(
             text=text,
+            flags=flags,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             visual_tokens=[visual_tokens(*img.size) for img in sized],
             new_tokens=int(usage.get("completion_tokens", 0)),

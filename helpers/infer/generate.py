@@ -31,6 +31,7 @@ class GenerationResult:
     visual_tokens: list[int] = field(default_factory=list)
     new_tokens: int = 0
     seconds: float = 0.0
+    flags: list[str] = field(default_factory=list)  # e.g. "repetition": cut at a loop, not a finished answer
 
 
 def generate_answers(
@@ -40,10 +41,11 @@ def generate_answers(
     max_new_tokens: int = 16,
     min_pixels: int | None = None,
     max_pixels: int | None = None,
+    sampling: Any = None,
     **processor_kwargs: Any,
 ) -> list[GenerationResult]:
     """Greedy generation for (images, prompt) requests through one `generate` call; decoded text and costs
-    each.
+    each. `sampling` (a helpers.infer.sampling.Sampling) switches to its settings and repetition guard instead.
 
     Several requests go as one left-padded batch: each row's prompt tokens come from its attention mask,
     its new tokens exclude padding, and the call's seconds are shared evenly. One request is not padded.
@@ -62,19 +64,35 @@ def generate_answers(
     else:
         inputs = _apply_template(processor, chat_messages(*requests[0]), kwargs)
     inputs = inputs.to(model.device)
+    width = inputs["input_ids"].shape[1]
+    gen: dict[str, Any] = {"do_sample": False}  # scoring runs: greedy, reproducible
+    if sampling is not None:
+        from transformers import StoppingCriteriaList
+
+        from helpers.infer.sampling import generate_kwargs, repetition_stopper
+
+        gen = generate_kwargs(sampling, width)
+        if sampling.guard:
+            gen["stopping_criteria"] = StoppingCriteriaList([repetition_stopper(width)])
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, **gen)
     seconds = time.perf_counter() - start
-    width = inputs["input_ids"].shape[1]
     per_image = visual_tokens_of(inputs, processor.image_processor.merge_size)
     pad = processor.tokenizer.pad_token_id if batched else None
     results, cursor = [], 0
     for row, (imgs, _prompt) in enumerate(requests):
         new = out[row, width:]
+        text, flags = processor.decode(new, skip_special_tokens=True), []
+        if sampling is not None and sampling.guard:
+            from helpers.infer.sampling import guard_repetition
+
+            text, looped = guard_repetition(text)
+            flags = ["repetition"] if looped else []
         results.append(
             GenerationResult(
-                text=processor.decode(new, skip_special_tokens=True),
+                text=text,
+                flags=flags,
                 prompt_tokens=int(inputs["attention_mask"][row].sum()) if batched else int(width),
                 visual_tokens=per_image[cursor : cursor + len(imgs)],
                 new_tokens=int((new != pad).sum()) if pad is not None else int(new.numel()),
