@@ -407,7 +407,7 @@ class Fuzzer:
         )  # fmt: skip
         self.check("redact", label, rc, out, err, hang, **props)
 
-    def fixtures(self, rng: random.Random) -> None:
+    def fixtures_cli(self, rng: random.Random) -> None:
         import helpers.core.fixtures as fx
         import helpers.core.paths as paths
 
@@ -496,7 +496,7 @@ def test_cli_fuzz(tmp_path, monkeypatch, capfd, fuzz_long):
     order = [cli for cli, n in COUNTS.items() for _ in range(n * fuzzer.scale)]
     rng.shuffle(order)
     run = {"doctor diagnose": fuzzer.diagnose, "doctor repair": fuzzer.repair, "memory": fuzzer.memory,
-           "infer": fuzzer.infer, "redact": fuzzer.redact, "fixtures": fuzzer.fixtures}  # fmt: skip
+           "infer": fuzzer.infer, "redact": fuzzer.redact, "fixtures": fuzzer.fixtures_cli}  # fmt: skip
     for cli in order:
         run[cli](random.Random(rng.random()))
     summary = fuzzer.finish()
