@@ -56,7 +56,24 @@ def load_config_dict(model: str | Path) -> dict[str, Any]:
         raise WorkbookError(
             f"--model {spec!r}: model_type {got!r} is not a Qwen3-VL type ({', '.join(SUPPORTED_TYPES)})"
         )
+    check_config(cfg, f"--model {spec!r}")
     return cfg
+
+
+def check_config(cfg: dict[str, Any], where: str = "config") -> None:
+    """Raise a one-line WorkbookError naming the first contradiction or bad value in `cfg` (see config_rules).
+
+    Example:
+        >>> check_config({"model_type": "qwen3_vl", "text_config": None})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        helpers.core.errors.WorkbookError: config: text_config is None, not an object: ...
+    """
+    from helpers.core.config_rules import config_problems
+
+    problems = config_problems(cfg)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise WorkbookError(f"{where}: {problems[0]}{more}")
 
 
 def build_config(cfg: dict[str, Any]):

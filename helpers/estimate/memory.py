@@ -35,7 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.core.configs import load_config_dict
+from helpers.core.config_rules import expert_count
+from helpers.core.configs import check_config, load_config_dict
 from helpers.core.errors import WorkbookError
 from helpers.estimate.census import Census, canonical_dtype, census
 from helpers.estimate.vision_tokens import vision_patches, visual_tokens
@@ -208,8 +209,8 @@ def decoder_activation_bytes(
     attn_t = 2 * qkv + N * nq * hd * b
     if attn == "eager":
         attn_t += batch * nq * tokens * tokens * (4 + b) + batch * tokens * tokens * b
-    if t.get("num_experts"):
-        k, E, I_ = t["num_experts_per_tok"], t["num_experts"], t["moe_intermediate_size"]
+    if expert_count(t):
+        k, E, I_ = t["num_experts_per_tok"], expert_count(t), t["moe_intermediate_size"]
         mlp_t = N * k * (3 * H + 3 * I_) * b + N * E * 4 * 2 + N * k * 8 * 4
     else:
         mlp_t = N * (3 * t["intermediate_size"] + H) * b
@@ -250,6 +251,7 @@ def estimate_peak_memory(
             f"attn_implementation {attn_implementation!r}: use sdpa, eager or flash_attention_2"
         )
     cfg = config if isinstance(config, dict) else load_config_dict(config)
+    check_config(cfg)
     c: Census = census(cfg)
     images = list(images or [])
     vis = [visual_tokens(w, h, min_pixels, max_pixels) for w, h in images]
