@@ -52,7 +52,7 @@ COUNTS = {
     "redact": 70,
     "fixtures": 24,
 }
-CASE_SECONDS = 60
+CASE_SECONDS = int(os.environ.get("QWEN3VL_FUZZ_CASE_SECONDS", "120"))  # a case running longer hangs
 UNWRITABLE = "/proc/qwen3vl-fuzz/out"  # even root cannot create folders in /proc
 
 
@@ -412,8 +412,8 @@ class Fuzzer:
         import helpers.core.paths as paths
 
         case = self.case_dir()
-        state = rng.choice(["ok", "ok", "ok", "file", "unwritable", "under-file", "stamp", "truncate", "flip",
-                            "missing-shard"])  # fmt: skip
+        state = rng.choice(["ok"] * 7 + ["file", "unwritable", "under-file", "stamp", "truncate", "flip",
+                                         "missing-shard"])  # fmt: skip
         cache = case / "cache"
         damaged = None
         if state == "file":
