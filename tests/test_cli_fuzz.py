@@ -210,6 +210,10 @@ class Fuzzer:
             "hang": not hang,
             **props,
         }
+        if os.environ.get("QWEN3VL_FUZZ_LOG"):  # one line per case, to follow a long run
+            failed = [prop for prop, ok in results.items() if not ok]
+            with open(os.environ["QWEN3VL_FUZZ_LOG"], "a", encoding="utf-8") as log:
+                log.write(f"{cli}\t{label[:120]!r}\trc={rc}\t{','.join(failed)}\t{err.strip()[-160:]!r}\n")
         for prop, ok in results.items():
             if not ok:
                 self.failures[(cli, prop)] += 1
