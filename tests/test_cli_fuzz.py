@@ -460,7 +460,7 @@ class Fuzzer:
             watch=watch, bad=bad, allowed_new={str(cache)},
         )  # fmt: skip
         props["partial-output"] = not [p for p in _listing(watch) if Path(p).name.startswith(".")]
-        if state in ("file", "unwritable", "under-file") and rc != 0:
+        if state in ("file", "unwritable", "under-file") and rc != 0 and "--bogus" not in argv:
             props["accepted-bad"] = "QWEN3VL_CACHE" in err
         if rc == 0 and "--bogus" not in argv:
             healed = True

@@ -91,6 +91,20 @@ def config_problems(cfg: object) -> list[str]:
             "keep one (Transformers reads num_local_experts)"
         )
     experts, top_k = expert_count(text), text.get("num_experts_per_tok")
+    moe_keys = [
+        k for k in ("num_local_experts", "num_experts", "num_experts_per_tok") if text.get(k) is not None
+    ]
+    if cfg.get("model_type") == "qwen3_vl" and moe_keys:
+        problems.append(
+            f"text_config has {moe_keys[0]} but model_type 'qwen3_vl' is a dense model: remove the expert keys, "
+            "or set model_type 'qwen3_vl_moe' if the checkpoint holds experts"
+        )
+    if cfg.get("model_type") == "qwen3_vl_moe":
+        for key in ("num_experts_per_tok", "moe_intermediate_size"):
+            if text.get(key) is None:
+                problems.append(f"text_config.{key} is missing from a qwen3_vl_moe config: restore it")
+        if not experts:
+            problems.append("text_config has no expert count (num_local_experts) in a qwen3_vl_moe config")
     if experts and is_count(top_k) and top_k > experts:
         problems.append(
             f"text_config.num_experts_per_tok {top_k} is more than the {experts} experts: set it to at most {experts}"
