@@ -13,7 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import importlib
+import io
 import os
 import sys
 
@@ -106,12 +108,45 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`qwen3vl ... | head`): nothing left to tell it
+        _silence_stdout()
+        return 2
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EPIPE, errno.EBADF) and _is_stdout_error(err):
+            print(f"error: qwen3vl {name}: cannot write the output ({err.strerror}): free space or fix the pipe",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if debug:
+            raise
+        return _last_net(name, err)
     except Exception as err:  # the last net: one line, never a traceback, unless asked for
         if debug:
             raise
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        print(
-            f"error: qwen3vl {name}: {type(err).__name__}: {first} (rerun with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 2
+        return _last_net(name, err)
+
+
+def _last_net(name: str, err: BaseException) -> int:
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    print(
+        f"error: qwen3vl {name}: {type(err).__name__}: {first} (rerun with --debug for the traceback)",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _is_stdout_error(err: OSError) -> bool:
+    """True when the failing write was stdout's (the error was raised while printing the result)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return err.errno in (errno.ENOSPC, errno.EPIPE)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass

@@ -35,3 +35,12 @@ def processor():
     from helpers.core.fixtures import build_processor
 
     return build_processor()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fuzz-long",
+        action="store_true",
+        default=False,
+        help="run the CLI fuzzer (tests/test_cli_fuzz.py) with at least 3,000 cases",
+    )

@@ -19,11 +19,21 @@ def test_refuses_when_needed_exceeds_free(tmp_path):
     assert len(lines) == 1 and "GiB free" in lines[0] and "free some space" in lines[0]
 
 
-def test_passes_when_enough_is_free(tmp_path):
-    result = run(str(tmp_path), "0.001")
-    assert result.returncode == 0 and result.stderr == ""
+def _free_gib(path) -> float:
+    import shutil
+
+    return shutil.disk_usage(path).free / 2**30
+
+
+def test_threshold_is_the_free_space(tmp_path):
+    free = _free_gib(tmp_path)
+    below, above = run(str(tmp_path), f"{free * 0.5:.3f}"), run(str(tmp_path), f"{free * 2 + 1:.3f}")
+    assert below.returncode == 0 and below.stderr == ""
+    assert above.returncode == 1 and f"{free:.1f} GiB free" in above.stderr
 
 
 def test_missing_folder_checks_its_parent(tmp_path):
-    result = run(str(tmp_path / "not-yet"), "0.001")
-    assert result.returncode == 0
+    free = _free_gib(tmp_path)
+    assert run(str(tmp_path / "not-yet"), f"{free * 0.5:.3f}").returncode == 0
+    result = run(str(tmp_path / "not-yet"), f"{free * 2 + 1:.3f}")
+    assert result.returncode == 1 and str(tmp_path) in result.stderr and "not-yet" not in result.stderr

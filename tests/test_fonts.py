@@ -50,4 +50,13 @@ def test_rendered_image_has_ink():
 
 
 def test_matplotlib_registration():
+    import matplotlib
+    from matplotlib import font_manager
+
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans"]
     assert use_in_matplotlib() == "Noto Sans CJK SC"
+    assert matplotlib.rcParams["font.family"][0] == "Noto Sans CJK SC"
+    assert matplotlib.rcParams["axes.unicode_minus"] is False
+    # matplotlib now resolves the default family to the wheel's Noto file, not to a fallback
+    found = font_manager.findfont(font_manager.FontProperties(family=matplotlib.rcParams["font.family"]))
+    assert found == str(cjk_font_path())

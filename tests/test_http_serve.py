@@ -35,9 +35,31 @@ def test_backend_sends_images_as_data_urls_and_reads_usage(server):
 
 
 def test_pipeline_batches_concurrent_requests(server):
+    import threading
+
     backend = HttpBackend(server.base_url, served_model=server.served_model, concurrency=3)
+    # the three POSTs must be in flight together: each waits at a barrier for the other two before it is
+    # sent, so requests made one after another would time out here instead of passing
+    barrier, real = threading.Barrier(3, timeout=60), backend._request
+    peak, live, lock = [0], [0], threading.Lock()
+
+    def request(method, path, payload=None):
+        if method != "POST":
+            return real(method, path, payload)
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+        barrier.wait()
+        try:
+            return real(method, path, payload)
+        finally:
+            with lock:
+                live[0] -= 1
+
+    backend._request = request
     run = run_documents(vqa_documents()[:3], backend, max_new_tokens=4, progress=False)
     assert len(run.rows) == 3 and all(r.prompt_tokens > 0 for r in run.rows)
+    assert peak[0] == 3
 
 
 def test_wrong_model_name_is_one_clear_line(server):

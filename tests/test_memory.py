@@ -65,9 +65,21 @@ def test_kv_cache_formula():
     est = estimate_peak_memory(THIRTY, context_tokens=1000, images=[(2480, 3508)], batch=2)
     assert est.sequence_tokens == 1000 + visual_tokens(2480, 3508)
     assert est.kv_cache_bytes == 2 * est.sequence_tokens * kv_bytes_per_token(THIRTY)
-    assert (
-        est.peak_bytes == est.weights_bytes + est.kv_cache_bytes + est.activation_bytes + est.overhead_bytes
+    # each term pinned on its own (not the peak restated as the sum of the estimate's own fields)
+    from helpers.estimate.memory import CUDA_OVERHEAD_BYTES, SLACK_FRACTION, decoder_activation_bytes
+
+    one = estimate_peak_memory(THIRTY, context_tokens=1000, images=[(2480, 3508)], batch=1)
+    assert est.kv_cache_bytes == 2 * one.kv_cache_bytes
+    assert est.weights_bytes == one.weights_bytes == census(THIRTY).weights_bytes("bfloat16")
+    vis = visual_tokens(2480, 3508)
+    dec = decoder_activation_bytes(load_config_dict(THIRTY), est.sequence_tokens, 2, 2, "sdpa", vis)
+    assert est.prefill_activation_bytes == max(est.vision_activation_bytes, dec)  # GPU: vision, then decoder
+    assert est.activation_bytes == est.input_bytes + max(
+        est.prefill_activation_bytes, est.decode_activation_bytes
     )
+    slack = int(SLACK_FRACTION * (est.kv_cache_bytes + est.activation_bytes))
+    assert est.overhead_bytes == CUDA_OVERHEAD_BYTES + slack
+    assert est.peak_bytes - one.peak_bytes >= one.kv_cache_bytes  # a second sequence adds at least its KV
 
 
 def test_estimate_grows_with_context_and_resolution():

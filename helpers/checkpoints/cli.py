@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     r.add_argument("--reference", help="trusted checkpoint whose logits the repaired copy must equal")
     r.add_argument("--expert-layout", choices=["release", "memory"], help="layout of square expert tensors")
     args = parser.parse_args(argv)
-    from .doctor import diagnose
-    from .repair import repair
+    from .doctor import CheckpointInputError, diagnose
+    from .repair import RepairInputError, repair
 
     try:
         if args.command == "diagnose":
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
         result = repair(
             args.src, args.dst, base=args.base, reference=args.reference, expert_layout=args.expert_layout
         )
+    except (CheckpointInputError, RepairInputError) as err:
+        return cli_exit(err, 2)
     except WorkbookError as err:
         return cli_exit(err, 2 if args.command == "diagnose" else 1)
     print(

@@ -63,7 +63,14 @@ def expected_shapes(cfg: dict[str, Any]) -> tuple[dict[str, tuple[int, ...]], bo
 
 
 def check_config(cfg: dict[str, Any], moe_tensors: bool, dense_tensors: bool, report: Report) -> bool:
-    """Label checks; returns True when the config can build a model (so shapes can be checked)."""
+    """Label and consistency checks; returns True when the config can build a model (so shapes can be checked)."""
+    from helpers.core.config_rules import config_problems
+
+    problems = config_problems(cfg) if str(cfg.get("model_type", "")).startswith("qwen3_vl") else []
+    for problem in problems:
+        report.add("config-inconsistent", "error", problem, "restore config.json from the base model")
+    if problems:
+        return False
     mt = cfg.get("model_type")
     if not known_model_type(mt):
         inferred = "moe" if moe_tensors else "dense"

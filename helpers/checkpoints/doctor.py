@@ -10,18 +10,19 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from helpers.core.errors import WorkbookError
-from helpers.core.safetensors_io import DTYPE_BYTES, SafetensorsError, TensorInfo, read_header
+from helpers.core.safetensors_io import SafetensorsError, TensorInfo, read_header
 
 from . import config_checks as cc
 from . import keys as K
+from .findings import check_dtype, check_processor, check_shapes
 from .report import Report
+from .scan import scan_folder
 
 INDEX = "model.safetensors.index.json"
 TRAINING_LAYOUTS = [
@@ -39,13 +40,6 @@ TRAINING_LAYOUTS = [
      "a Megatron-LM tensor/pipeline-parallel checkpoint (mp_rank_*)",
      "convert it with Megatron's checkpoint converter to Hugging Face format"),
 ]  # fmt: skip
-PROCESSOR_PARTS = {
-    "tokenizer": (["tokenizer.json"], ["vocab.json", "merges.txt"]),
-    "tokenizer config": (["tokenizer_config.json"],),
-    "image processor": (["preprocessor_config.json"], ["processor_config.json"]),
-    "chat template": (["chat_template.jinja"], ["chat_template.json"]),
-}
-PROCESSOR_FILES = sorted({f for alts in PROCESSOR_PARTS.values() for alt in alts for f in alt})
 
 
 class CheckpointInputError(WorkbookError, ValueError):
@@ -61,6 +55,7 @@ class Inventory:
     pickled: dict[str, Any] = field(default_factory=dict)  # name -> tensor (memory-mapped)
     config: dict[str, Any] | None = None
     renames: dict[str, str] = field(default_factory=dict)  # source name -> normalized name
+    stored: list[TensorInfo] = field(default_factory=list)  # every stored copy, duplicates included
     largest_file: int = 0
 
     def spec(self, name: str) -> tuple[str, tuple[int, ...]]:
@@ -120,16 +115,18 @@ def _read_safetensors(folder: Path, inv: Inventory, report: Report) -> None:
                        f"{name}: __metadata__ {h.metadata!r} lacks format='pt' (older loaders and other tools refuse it)",
                        "rewrite with metadata {'format': 'pt'}", True)  # fmt: skip
     index_path = folder / INDEX
-    order = list(headers)
+    order, wmap = list(headers), {}
     if index_path.exists():
-        order = _check_index(index_path, headers, report)
+        order, wmap = _check_index(index_path, headers, report)
     seen: dict[str, str] = {}
     dups = []
     for fname in order:
         for tname, info in headers[fname].tensors.items():
+            inv.stored.append(info)
             if tname in seen:
                 dups.append(f"{tname} in {seen[tname]} and {fname}")
-                continue
+                if wmap.get(tname) != fname:
+                    continue  # keep the copy the index names (the one from_pretrained loads)
             seen[tname] = fname
             inv.tensors[tname] = info
     if dups:
@@ -137,8 +134,8 @@ def _read_safetensors(folder: Path, inv: Inventory, report: Report) -> None:
                    "keep one copy (the one the index names)", True)  # fmt: skip
 
 
-def _check_index(index_path: Path, headers: dict, report: Report) -> list[str]:
-    """Index checks; returns shard names in the order to trust them (index-named first)."""
+def _check_index(index_path: Path, headers: dict, report: Report) -> tuple[list[str], dict[str, str]]:
+    """Index checks; returns shard names in the order to trust them (index-named first) and the weight map."""
     try:
         index = json.loads(index_path.read_text())
         wmap = index["weight_map"]
@@ -146,7 +143,7 @@ def _check_index(index_path: Path, headers: dict, report: Report) -> list[str]:
     except Exception as err:  # noqa: BLE001 - any malformed index is one finding
         report.add("index-corrupt", "error", f"{INDEX} is unreadable ({type(err).__name__})",
                    "rebuild the index from the shards' headers", True)  # fmt: skip
-        return list(headers)
+        return list(headers), {}
     unsafe = sorted({v for v in wmap.values() if not _plain(v)})
     if unsafe:
         report.add("index-unsafe-path", "error", f"weight_map points outside the folder: {unsafe[:2]} (never followed)",
@@ -177,7 +174,7 @@ def _check_index(index_path: Path, headers: dict, report: Report) -> list[str]:
     if stated is not None and stated != total:
         report.add("index-total-size", "warning", f"total_size {stated} but the indexed tensors hold {total} bytes",
                    "rebuild the index", True)  # fmt: skip
-    return [f for f in headers if f in named] + orphans
+    return [f for f in headers if f in named] + orphans, {t: f for t, f in wmap.items() if _plain(f)}
 
 
 def _read_pickles(folder: Path, inv: Inventory, report: Report) -> None:
@@ -307,102 +304,6 @@ def analyse_names(inv: Inventory, report: Report) -> dict[str, tuple[str, tuple[
     return virtual
 
 
-def _check_shapes(cfg: dict, virtual: dict, report: Report) -> None:
-    text = cc.text_config(cfg)
-    emb = virtual.get("model.language_model.embed_tokens.weight")
-    if emb and text.get("vocab_size") != emb[1][0]:
-        lm = virtual.get("lm_head.weight")
-        report.add("vocab-size-mismatch", "error", f"vocab_size {text.get('vocab_size')} but the embedding has "
-                   f"{emb[1][0]} rows (load fails: size mismatch)", f"set vocab_size to {emb[1][0]}",
-                   lm is None or lm[1][0] == emb[1][0])  # fmt: skip
-        cfg = json.loads(json.dumps(cfg))
-        cc.text_config(cfg)["vocab_size"] = emb[1][0]
-    try:
-        expected, tied = cc.expected_shapes(cfg)
-    except Exception as err:  # noqa: BLE001 - a config Transformers cannot build is one finding
-        report.add("config-invalid", "error", f"Transformers cannot build this config: {str(err)[:160]}",
-                   "restore config.json from the base model")  # fmt: skip
-        return
-    missing = sorted(set(expected) - set(virtual))
-    if "lm_head.weight" in missing and tied:
-        missing.remove("lm_head.weight")
-    if "lm_head.weight" in missing:
-        missing.remove("lm_head.weight")
-        report.add("lm-head-missing", "error", "lm_head.weight is absent and the config does not tie it to the "
-                   "embeddings: it loads RANDOM", "copy lm_head.weight from the original checkpoint (tie the "
-                   "embeddings only if the model was trained tied)")  # fmt: skip
-    extra = sorted(set(virtual) - set(expected))
-    if "lm_head.weight" in extra and tied:
-        extra.remove("lm_head.weight")
-        report.add(
-            "lm-head-extra",
-            "info",
-            "lm_head.weight is stored but the config ties it to the embeddings (it is ignored)",
-            "set tie_word_embeddings=false if lm_head differs from the embeddings",
-        )
-    if missing:
-        report.add("missing-tensors", "error", f"{len(missing)} parameters absent (they load RANDOM), e.g. {missing[0]}",
-                   "get the complete checkpoint")  # fmt: skip
-    if extra:
-        report.add("unexpected-tensors", "error", f"{len(extra)} tensors the architecture does not have, e.g. "
-                   f"{extra[0]}", "check model_type/config against the weights")  # fmt: skip
-    bad, release = [], 0
-    for name, (_, shape) in virtual.items():
-        want = expected.get(name)
-        if want is None or tuple(want) == shape:
-            if want is not None and K.FUSED.match(name) and want[1] == want[2]:
-                release = -1
-            continue
-        if K.FUSED.match(name) and len(shape) == 3 and (shape[0], shape[2], shape[1]) == tuple(want):
-            release += release >= 0
-            continue
-        bad.append(f"{name}: stored {list(shape)}, architecture {list(want)}")
-    if release > 0:
-        report.add("experts-release-layout", "info", f"{release} fused expert tensors use the release layout "
-                   "[E, H, 2I] / [E, I, H]; Transformers transposes them on load (shapes differ, so it can tell)",
-                   "nothing to do")  # fmt: skip
-    if release < 0:
-        report.add("experts-ambiguous-square", "warning", "expert matrices are square (2I == H or I == H): neither "
-                   "Transformers nor the doctor can tell the release layout from the in-memory one by shape; a "
-                   "release-layout file loads TRANSPOSED, silently", "compare logits with a trusted reference, or "
-                   "repair with expert_layout='release' / 'memory' as you know it", True)  # fmt: skip
-    if bad:
-        report.add("shape-mismatch", "error", f"{len(bad)} tensors do not fit the architecture, e.g. {bad[0]}",
-                   "the config and the weights disagree: get the matching config or weights")  # fmt: skip
-
-
-def _check_dtype(cfg: dict, virtual: dict, report: Report) -> None:
-    want = cc.config_dtype(cfg)
-    floats = Counter()
-    for dt, shape in virtual.values():
-        if dt in cc.FLOAT_DTYPES:
-            floats[dt] += math.prod(shape) * DTYPE_BYTES[dt]
-    if want and floats and floats.most_common(1)[0][0] != want:
-        have = floats.most_common(1)[0][0]
-        report.add("dtype-drift", "warning", f"config says {want} but {floats[have] / sum(floats.values()):.0%} of the "
-                   f"weight bytes are {have}", f"cast the float tensors to {want}", True)  # fmt: skip
-    elif want and len(floats) > 1:
-        odd = sorted(n for n, (dt, _) in virtual.items() if dt in floats and dt != want)
-        report.add("dtype-mixed", "warning", f"{len(odd)} float tensors are not {want} (e.g. {odd[0]}); a "
-                   "Transformers save writes one dtype", f"cast them to {want} if that was intended", True)  # fmt: skip
-
-
-def _check_processor(folder: Path, report: Report) -> None:
-    present = {p.name for p in folder.iterdir()}
-    missing = [part for part, alts in PROCESSOR_PARTS.items() if not any(set(a) <= present for a in alts)]
-    if "chat template" in missing:
-        for cfg_name in ("tokenizer_config.json", "processor_config.json"):
-            try:
-                if "chat_template" in json.loads((folder / cfg_name).read_text()):
-                    missing.remove("chat template")
-                    break
-            except Exception:  # noqa: BLE001
-                pass
-    if missing:
-        report.add("processor-files-missing", "warning", f"missing {', '.join(missing)}: AutoProcessor will fail",
-                   "copy them from the base model folder (repair --base BASE)", True)  # fmt: skip
-
-
 def diagnose(path: str | Path) -> Report:
     """Examine a checkpoint folder; returns a Report (`.healthy`, `.findings`, `.table()`, `.to_json()`).
 
@@ -429,13 +330,14 @@ def examine(path: str | Path) -> tuple[Report, Inventory, dict[str, tuple[str, t
     inv, report = inventory(path)
     if report.kind in ("adapter", "deepspeed", "dcp", "megatron"):
         return report, inv, {}
+    scan_folder(Path(path), inv.stored, inv.pickled, report)
     virtual = analyse_names(inv, report)
     cfg = inv.config
     if cfg is not None and virtual:
         moe = any(".mlp.experts." in n for n in virtual)
         dense = any(".mlp.gate_proj." in n and "language_model" in n for n in virtual)
         if cc.check_config(cfg, moe, dense, report):
-            _check_shapes(cfg, virtual, report)
-            _check_dtype(cfg, virtual, report)
-    _check_processor(Path(path), report)
+            check_shapes(cfg, virtual, report)
+            check_dtype(cfg, virtual, report)
+    check_processor(Path(path), report)
     return report, inv, virtual

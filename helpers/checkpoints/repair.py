@@ -17,28 +17,80 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from helpers.core.errors import WorkbookError
 from helpers.core.paths import atomic_folder
-from helpers.core.safetensors_io import DTYPE_BYTES, TORCH_NAMES, ShardWriter, read_tensor
+from helpers.core.safetensors_io import DTYPE_BYTES, TORCH_NAMES, SafetensorsError, ShardWriter, read_tensor
 
 from . import config_checks as cc
 from . import keys as K
-from .doctor import INDEX, PROCESSOR_FILES, diagnose, examine
+from .doctor import INDEX, diagnose, examine
+from .findings import PROCESSOR_FILES
 from .report import Report
+from .scan import MANIFEST
 
 SKIP_SUFFIXES = (".safetensors", ".bin", ".py", ".pt", ".pth")
-SKIP_NAMES = {INDEX, "pytorch_model.bin.index.json", "config.json"}
+SKIP_NAMES = {INDEX, "pytorch_model.bin.index.json", "config.json", MANIFEST}
 Spec = tuple[str, str, tuple[int, ...], int]  # an output tensor: (name, safetensors dtype, shape, nbytes)
 
 
 class RepairError(WorkbookError, RuntimeError):
     """The checkpoint cannot be repaired (or the repaired copy failed verification); nothing was written."""
+
+
+class RepairInputError(RepairError, ValueError):
+    """The command itself is wrong (destination inside the source, unwritable, missing reference): exit 2."""
+
+
+def _check_paths(src: Path, dst: Path, base: Path | None, reference: Path | None) -> None:
+    """Everything about the paths that can fail, checked before a single byte is written."""
+    s, d = src.resolve(), dst.resolve()
+    if d == s or s in d.parents:
+        raise RepairInputError(f"{dst} is inside the source {src}: choose a destination outside it")
+    if dst.exists() or dst.is_symlink():
+        raise RepairInputError(f"{dst} already exists: choose a new folder (repair never overwrites)")
+    if reference is not None and not (reference / "config.json").is_file():
+        raise RepairInputError(f"--reference {reference}: not a checkpoint folder (no config.json there)")
+    if base is not None and not base.is_dir():
+        raise RepairInputError(f"--base {base}: not a folder; give the base model's folder")
+
+
+@contextmanager
+def _parents_made(dst: Path) -> Iterator[None]:
+    """Create dst's missing parents and prove the last one writable; on any failure remove what was created."""
+    made = []
+    for parent in reversed(dst.parents):
+        if not parent.exists():
+            made.append(parent)
+    try:
+        for parent in made:
+            parent.mkdir()
+        tempfile.TemporaryDirectory(dir=dst.parent).cleanup()  # writable?
+    except OSError as err:
+        _remove_empty(made)
+        raise RepairInputError(
+            f"cannot write {dst} ({err.strerror or type(err).__name__}): choose a writable destination"
+        ) from None
+    try:
+        yield
+    except BaseException:
+        _remove_empty(made)
+        raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 @dataclass
@@ -54,7 +106,7 @@ class RepairResult:
     @property
     def verified(self) -> bool:
         ok = all(f.severity == "info" or f.code == "experts-ambiguous-square" for f in self.after.findings)
-        return ok and (self.max_abs_diff in (None, 0.0))
+        return ok and (self.max_abs_diff is None or self.max_abs_diff == 0.0)
 
 
 def _fix_config(cfg: dict[str, Any], report: Report, virtual: dict) -> dict[str, Any]:
@@ -166,12 +218,14 @@ def repair(
     base: a folder to copy missing processor/tokenizer/chat-template files from.
     reference: a trusted checkpoint; the repaired logits must equal its logits exactly.
     expert_layout: "release" or "memory", required only when the experts are square (ambiguous).
+    Raises RepairInputError (bad paths, before anything is written) or RepairError (cannot repair, or the
+    copy failed verification); either way dst and every folder created for it are gone.
     """
-    from tqdm.auto import tqdm
-
     start = time.perf_counter()
     timeline: list[tuple[str, float, float]] = []
     src, dst = Path(src), Path(dst)
+    base, reference = (None if x is None else Path(x) for x in (base, reference))
+    _check_paths(src, dst, base, reference)
     before, inv, virtual = examine(src)  # headers read and analysed once, reused below
     timeline.append(("diagnose", start, time.perf_counter()))
     blocking = [f for f in before.findings if f.severity in ("error", "warning") and not f.repairable]
@@ -185,8 +239,21 @@ def repair(
         raise RepairError(
             "square experts are ambiguous: pass expert_layout='release' or 'memory' (--expert-layout)"
         )
-    if dst.exists():
-        raise RepairError(f"{dst} already exists: choose a new folder (repair never overwrites)")
+    with _parents_made(dst):
+        try:
+            return _rewrite(src, dst, base, reference, expert_layout, max_shard_bytes, progress, inv, virtual,
+                            before, start, timeline)  # fmt: skip
+        except (OSError, SafetensorsError) as err:
+            raise RepairError(
+                f"repair of {src} failed: {type(err).__name__}: {err}; nothing was written"
+            ) from None
+
+
+def _rewrite(src, dst, base, reference, expert_layout, max_shard_bytes, progress, inv, virtual, before, start,
+             timeline) -> RepairResult:  # fmt: skip
+    """The rewrite into a temporary sibling of dst, its checks, and the rename (see `repair`)."""
+    from tqdm.auto import tqdm
+
     with atomic_folder(dst) as tmp:
         cfg = _fix_config(inv.config, before, virtual)
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
@@ -241,14 +308,14 @@ def repair(
             raise RepairError(f"the repaired copy still has problems: {left}")
         t_verify = time.perf_counter()
         timeline.append(("check", t_check, t_verify))
-        diff = _verify(tmp, reference)
+        diff, where = _verify(tmp, reference)
         timeline.append(("verify", t_verify, time.perf_counter()))
-        if diff not in (None, 0.0):
-            raise RepairError(f"repaired logits differ from the reference by {diff:.3g}: not repaired")
+        if diff is not None and not diff == 0.0:
+            raise RepairError(f"repaired logits differ from the reference by {diff:.3g}: not repaired{where}")
     return RepairResult(dst, after, len(plan), written, time.perf_counter() - start, diff, timeline)
 
 
-def _verify(folder: Path, reference: str | Path | None) -> float | None:
+def _verify(folder: Path, reference: str | Path | None) -> tuple[float | None, str]:
     """Strict load of the repaired folder; logits vs the reference when given (max abs diff).
 
     Without a reference the strict load goes to the meta device (`device_map="meta"`): the same
@@ -259,7 +326,7 @@ def _verify(folder: Path, reference: str | Path | None) -> float | None:
     from helpers.core.errors import LoadingReportError
     from helpers.load.loading import load_strict, quiet_transformers
 
-    from .verify import max_abs_diff, model_logits, reference_logits
+    from .verify import max_abs_diff, model_logits, nonfinite_where, reference_logits
 
     try:
         with quiet_transformers():
@@ -267,5 +334,8 @@ def _verify(folder: Path, reference: str | Path | None) -> float | None:
     except LoadingReportError as err:
         raise RepairError(f"the repaired copy does not load cleanly: {str(err).splitlines()[0]}") from None
     if reference is None:
-        return None
-    return max_abs_diff(reference_logits(reference), model_logits(model))
+        return None, ""
+    ref, got = reference_logits(reference), model_logits(model)
+    bad = [f"{who} logits: {w}" for who, w in (("reference", nonfinite_where(ref)), ("repaired", nonfinite_where(got)))
+           if w]  # fmt: skip
+    return max_abs_diff(ref, got), (" (non-finite " + "; ".join(bad) + ")" if bad else "")

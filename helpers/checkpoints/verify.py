@@ -70,11 +70,43 @@ def _logits(source: str | Path, **from_pretrained_kwargs: Any) -> dict[str, Any]
     return model_logits(model.eval())
 
 
+def nonfinite_where(logits: dict[str, Any]) -> str | None:
+    """Where the first non-finite logit is ("image[0, 3, 17] = nan"), or None when every logit is finite.
+
+    Example:
+        >>> import torch
+        >>> nonfinite_where({"text": torch.tensor([[1.0, float("nan")]])})
+        'text[0, 1] = nan'
+    """
+    import torch
+
+    for k, t in logits.items():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            pos = [int(i) for i in bad.nonzero()[0]]
+            return f"{k}[{', '.join(map(str, pos))}] = {float(t[tuple(pos)])}"
+    return None
+
+
 def max_abs_diff(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Largest absolute logits difference over both inputs (inf when shapes differ)."""
+    """Largest absolute logits difference over both inputs; inf when shapes differ or when any logit of
+    either side is non-finite (NaN never compares as "equal": `max(0.0, nan)` would return 0.0).
+
+    Example:
+        >>> import torch
+        >>> max_abs_diff({"t": torch.tensor([1.0])}, {"t": torch.tensor([float("nan")])})
+        inf
+    """
+    import torch
+
     worst = 0.0
+    if set(a) != set(b):
+        return float("inf")
     for k in a:
         if a[k].shape != b[k].shape:
             return float("inf")
-        worst = max(worst, float((a[k] - b[k]).abs().max()))
+        if not (bool(torch.isfinite(a[k]).all()) and bool(torch.isfinite(b[k]).all())):
+            return float("inf")
+        diff = float((a[k] - b[k]).abs().max()) if a[k].numel() else 0.0
+        worst = diff if not diff <= worst else worst  # a NaN difference wins, never disappears
     return worst

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from helpers.core.errors import ModelSelectionError
+from helpers.core.errors import ModelSelectionError, WorkbookError
 from helpers.core.paths import CONFIGS_DIR
 
 SUPPORTED_TYPES = ("qwen3_vl", "qwen3_vl_moe")
@@ -48,7 +48,24 @@ def load_config_dict(path: str | Path) -> dict[str, Any]:
         raise ModelSelectionError(
             f"{path.name}: model_type {got!r} is not a Qwen3-VL type ({', '.join(SUPPORTED_TYPES)})"
         )
+    check_config(cfg, str(path))
     return cfg
+
+
+def check_config(cfg: dict[str, Any], where: str = "config") -> None:
+    """Raise a one-line WorkbookError naming the first contradiction or bad value in `cfg` (see config_rules).
+
+    Example:
+        >>> check_config({"model_type": "qwen3_vl", "text_config": None})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        helpers.core.errors.WorkbookError: config: text_config is None, not an object: ...
+    """
+    from helpers.core.config_rules import config_problems
+
+    problems = config_problems(cfg)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise WorkbookError(f"{where}: {problems[0]}{more}")
 
 
 def build_config(cfg: dict[str, Any]):

@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import argparse
 import copy
+import errno
 import hashlib
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from helpers.core import paths
 from helpers.core.configs import FIXTURES, build_config, tiny_config_dict
-from helpers.core.paths import CACHE_DIR, CONFIGS_DIR, atomic_folder
+from helpers.core.errors import WorkbookError
+from helpers.core.paths import CONFIGS_DIR, atomic_folder
 from helpers.core.units import MIB
 
 SEED = 1234
+STAMP = "fixture-stamp.json"  # fingerprint, and the size and SHA-256 of every file, recorded at build time
 FIXTURE_VERSION = 1  # bump when the build changes in a way the hash below cannot see
 SHARD_SIZE = "12MB"  # small on purpose: the tiny checkpoints come out in several shards
 # What `build_processor().save_pretrained` writes: tokenizer, its config, image processor and chat template.
@@ -231,9 +236,58 @@ def save_random_checkpoint(
     return dest
 
 
+def cache_dir() -> Path:
+    """The cache folder: $QWEN3VL_CACHE when set (read at call time), else the repository's .cache."""
+    import os
+
+    env = os.environ.get("QWEN3VL_CACHE")
+    return Path(env) if env else paths.CACHE_DIR
+
+
 def fixture_dir(name: str) -> Path:
     """Cache folder of one fixture (it may not exist yet)."""
-    return CACHE_DIR / "fixtures" / name
+    return cache_dir() / "fixtures" / name
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 24):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """{file name: {"size", "sha256"}} of every file in a built fixture except its stamp."""
+    return {
+        p.name: {"size": p.stat().st_size, "sha256": _sha256(p)}
+        for p in sorted(Path(folder).iterdir())
+        if p.is_file() and p.name != STAMP
+    }
+
+
+def fixture_is_current(dest: Path, fingerprint: str) -> bool:
+    """True when the stamp is readable, its fingerprint matches, and every recorded file has its recorded
+    size and SHA-256 (a truncated, flipped or missing shard, or a corrupt stamp, means rebuild)."""
+    try:
+        stamp = json.loads((dest / STAMP).read_text())
+        files = stamp["files"]
+        if stamp.get("fingerprint") != fingerprint or not isinstance(files, dict) or not files:
+            return False
+        for name, want in files.items():
+            p = dest / name
+            if not p.is_file() or p.stat().st_size != want["size"] or _sha256(p) != want["sha256"]:
+                return False
+        return True
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _unwritable(dest: Path, err: OSError) -> WorkbookError:
+    return WorkbookError(
+        f"cannot write the fixture cache at {dest.parent} ({err.strerror or type(err).__name__}): set "
+        "QWEN3VL_CACHE to a writable folder (e.g. QWEN3VL_CACHE=/tmp/qwen3vl-cache)"
+    )
 
 
 def build_fixture(name: str, dest: Path | None = None, force: bool = False) -> Path:
@@ -245,18 +299,27 @@ def build_fixture(name: str, dest: Path | None = None, force: bool = False) -> P
     if name not in FIXTURES:
         raise ValueError(f"unknown fixture {name!r}; choose one of {sorted(FIXTURES)}")
     dest = Path(dest) if dest else fixture_dir(name)
-    stamp = dest / "fixture-stamp.json"
     fingerprint = _fingerprint(name)
-    if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint:
+    if not force and fixture_is_current(dest, fingerprint):
         return dest
-    stamp_data = {"fingerprint": fingerprint, "seed": SEED, "random_weights": True}
-    with atomic_folder(dest) as tmp:
-        _write_checkpoint(
-            build_model(name),
-            tmp,
-            SHARD_SIZE,
-            files={"fixture-stamp.json": json.dumps(stamp_data, indent=2) + "\n"},
-        )
+
+    def stamp(model: Any, folder: Path) -> None:  # written last: sizes and hashes of every other file
+        data = {
+            "fingerprint": fingerprint,
+            "seed": SEED,
+            "random_weights": True,
+            "files": file_records(folder),
+        }
+        (folder / STAMP).write_text(json.dumps(data, indent=2) + "\n")
+
+    try:
+        with atomic_folder(dest) as tmp:
+            _write_checkpoint(build_model(name), tmp, SHARD_SIZE, also=stamp)
+    except OSError as err:
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOENT,
+                         errno.ENOSPC, errno.EDQUOT):  # fmt: skip
+            raise _unwritable(dest, err) from None
+        raise
     return dest
 
 
@@ -283,10 +346,14 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     build.add_argument("--json", action="store_true", help="print one JSON object name -> folder")
     build.add_argument("--force", action="store_true", help="rebuild even when current")
     args = parser.parse_args(argv)
-    paths = build_fixtures(force=args.force)
+    try:
+        built = build_fixtures(force=args.force)
+    except WorkbookError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps({name: str(p) for name, p in paths.items()}))
+        print(json.dumps({name: str(p) for name, p in built.items()}))
     else:
-        for name, p in paths.items():
+        for name, p in built.items():
             print(f"{name:12s} {folder_bytes(p) / MIB:7.1f} MiB  {p}")
     return 0

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from helpers.core.configs import build_config
+from helpers.core.config_rules import expert_count
+from helpers.core.configs import build_config, check_config
 from helpers.core.errors import WorkbookError
 from helpers.core.model import model_config
 from helpers.core.paths import CONFIGS_DIR
@@ -155,7 +156,8 @@ class Census:
 
 
 def census_from_dict(cfg: dict[str, Any]) -> Census:
-    """Census of a config dict (see `census`)."""
+    """Census of a config dict (see `census`); a contradictory config is one WorkbookError line."""
+    check_config(cfg)
     model = meta_model(cfg)
     comps = dict.fromkeys(COMPONENTS, 0)
     scales = dict.fromkeys(_SCALES, 0)
@@ -167,7 +169,7 @@ def census_from_dict(cfg: dict[str, Any]) -> Census:
             for scheme in _SCALES:
                 scales[scheme] += _scale_count(tuple(p.shape), scheme)
     text = cfg["text_config"]
-    e_total = int(text.get("num_experts", 0) or 0)
+    e_total = expert_count(text)
     e_k = int(text.get("num_experts_per_tok", 0) or 0)
     text_params = sum(v for k, v in comps.items() if k not in ("vision",))
     active = text_params - comps["experts"] + (comps["experts"] * e_k // e_total if e_total else 0)
@@ -237,8 +239,8 @@ def count_from_config(cfg: dict[str, Any]) -> int:
     hd = t.get("head_dim") or H // t["num_attention_heads"]
     nq, nkv = t["num_attention_heads"], t["num_key_value_heads"]
     attn = H * nq * hd * 2 + H * nkv * hd * 2 + 2 * hd  # q,o + k,v + q_norm,k_norm
-    if t.get("num_experts"):
-        E, I_ = t["num_experts"], t["moe_intermediate_size"]
+    if expert_count(t):
+        E, I_ = expert_count(t), t["moe_intermediate_size"]
         mlp = E * 3 * H * I_ + E * H
     else:
         mlp = 3 * H * t["intermediate_size"]
@@ -250,9 +252,9 @@ def count_from_config(cfg: dict[str, Any]) -> int:
     patch = 3 * v["temporal_patch_size"] * P * P * Hv + Hv
     block = 4 * Hv + 3 * Hv * Hv + 3 * Hv + Hv * Hv + Hv + 2 * Hv * Iv + Iv + Hv
     merger_in = Hv * m2
-    out = v["out_hidden_size"]
 
     def merger(norm: int) -> int:
+        out = v["out_hidden_size"]
         return norm * 2 + merger_in * merger_in + merger_in + merger_in * out + out
 
     vision = patch + v["num_position_embeddings"] * Hv + v["depth"] * block + merger(Hv)

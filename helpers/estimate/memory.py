@@ -40,6 +40,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.core.config_rules import expert_count
+from helpers.core.configs import check_config
 from helpers.core.errors import WorkbookError
 from helpers.core.model import model_config
 from helpers.core.units import GIB, MIB
@@ -226,8 +228,8 @@ def decoder_activation_bytes(
     attn_t = 2 * qkv + N * nq * hd * b
     if attn == "eager":
         attn_t += batch * nq * tokens * tokens * (4 + b) + batch * tokens * tokens * b
-    if t.get("num_experts"):
-        k, E, I_ = t["num_experts_per_tok"], t["num_experts"], t["moe_intermediate_size"]
+    if expert_count(t):
+        k, E, I_ = t["num_experts_per_tok"], expert_count(t), t["moe_intermediate_size"]
         mlp_t = N * k * (3 * H + 3 * I_) * b + N * E * 4 * 2 + N * k * 8 * 4
         if experts == "batched_mm":  # gathered gate_up [S, 2I, H] and down [S, H, I] weights, both alive
             mlp_t += N * k * 3 * H * I_ * b
@@ -294,6 +296,7 @@ def estimate_peak_memory(
             f"max_cache_len {max_cache_len!r}: give a token count between 1 and {MAX_CONTEXT:,}"
         )
     cfg = model_config(config)
+    check_config(cfg)
     c: Census = census(cfg)
     images = list(images or [])
     vis = visual_tokens(list(images), min_pixels=min_pixels, max_pixels=max_pixels)

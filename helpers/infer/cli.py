@@ -5,10 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from helpers.core.errors import WorkbookError, cli_exit
-from helpers.infer.backends import is_http, make_backend
+from helpers.infer.backends import LocalBackend, is_http, make_backend
+from helpers.infer.limits import check_image, check_numbers, check_prompt
+
+
+def _load(backend: LocalBackend, setting: str | None) -> None:
+    """Load the model now, so that a damaged checkpoint is one line naming it (and the doctor), not a traceback."""
+    try:
+        backend.model_and_processor  # noqa: B018 - loads once, lazily
+    except WorkbookError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any loading failure of a local folder is the folder's fault
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise WorkbookError(
+            f"--model {setting}: cannot load it ({type(err).__name__}: {first}); "
+            f"run `qwen3vl doctor diagnose {setting}` to see what is wrong"
+        ) from None
 
 
 def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
@@ -32,14 +46,20 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     )
     args = parser.parse_args(argv)
     try:
-        missing = [p for p in args.image if not Path(p).is_file()]
-        if missing:
-            raise WorkbookError(f"--image {missing[0]}: no such file; give the path of a PNG or JPEG")
-        if args.max_new_tokens < 1:
-            raise WorkbookError(f"--max-new-tokens {args.max_new_tokens}: give a positive number")
+        # every limit first, before any model is loaded (helpers.infer.limits)
+        check_numbers(args.max_new_tokens, args.min_pixels, args.max_pixels, args.timeout)
+        check_prompt(args.prompt)
+        for image in args.image:
+            check_image(image)
         extra = {"timeout_s": args.timeout} if is_http(args.model) else {}
         backend = make_backend(args.model, served_model=args.served_model, **extra)
-        budget = {k: v for k, v in (("min_pixels", args.min_pixels), ("max_pixels", args.max_pixels)) if v}
+        if isinstance(backend, LocalBackend):
+            _load(backend, args.model)
+        budget = {
+            k: v
+            for k, v in (("min_pixels", args.min_pixels), ("max_pixels", args.max_pixels))
+            if v is not None
+        }
         result = backend.generate(args.image, args.prompt, max_new_tokens=args.max_new_tokens, **budget)
     except WorkbookError as err:
         return cli_exit(err)

@@ -12,7 +12,7 @@ import sys
 
 from helpers.core.errors import WorkbookError, cli_exit
 from helpers.safety.injection import find_injections
-from helpers.safety.redaction import redact
+from helpers.safety.redaction import KINDS, redact
 
 
 def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
@@ -26,6 +26,13 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     sub.add_parser("scan", help="flag prompt-injection text in stdin (JSON lines)")
     args = parser.parse_args(argv)
     try:
+        unknown = sorted({k.upper() for k in getattr(args, "keep", [])} - KINDS)
+        if unknown:
+            raise WorkbookError(
+                f"--keep {unknown[0]!r} is not a kind: choose from {', '.join(sorted(KINDS))}"
+            )
+        if sys.stdin is None or sys.stdin.closed:
+            raise WorkbookError("stdin is closed: pipe the text in, e.g. `qwen3vl redact < report.txt`")
         data = sys.stdin.buffer.read()
         try:
             text = data.decode("utf-8")

@@ -184,6 +184,9 @@ _COMPILED: list[tuple[str, re.Pattern[str], bool]] = [
 ] + [(k, re.compile(p), verify) for k, p, verify in _PATTERNS]
 
 
+KINDS = frozenset([k for k, _ in _LABELLED] + [k for k, _, _ in _PATTERNS])  # every kind `redact` replaces
+
+
 def _spans(text: str) -> list[tuple[int, int, str]]:
     found: list[tuple[int, int, str]] = []
     for kind, rx, verify_checksum in _COMPILED:
