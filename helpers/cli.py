@@ -113,8 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EPIPE, errno.EBADF) and _is_stdout_error(err):
-            print(f"error: qwen3vl {name}: cannot write the output ({err.strerror}): free space or fix the pipe",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"error: qwen3vl {name}: cannot write the output ({err.strerror}): "
+                "free space or fix the pipe",
+                file=sys.stderr,
+            )
             return 2
         if debug:
             raise

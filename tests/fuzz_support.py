@@ -13,12 +13,37 @@ from pathlib import Path
 
 INDEX = "model.safetensors.index.json"
 # Values that are never a valid size/count: wrong types, non-finite, fractional, negative, zero, absurd.
-BAD_NUMBERS = ["-1", "0", "-48", "1e3", "abc", "", "nan", "inf", "10" * 20, "1000000000000000000000000000000",
-               "0x10", "1_0", "١٢", "--", " 5 "]  # fmt: skip
+BAD_NUMBERS = [
+    "-1",
+    "0",
+    "-48",
+    "1e3",
+    "abc",
+    "",
+    "nan",
+    "inf",
+    "10" * 20,
+    "1000000000000000000000000000000",
+    "0x10",
+    "1_0",
+    "١٢",
+    "--",
+    " 5 ",
+]
 BAD_CONFIG_VALUES = ["2048", float("nan"), float("inf"), -48, 0, 10**30, 128.5, None, [], {}, True, "x"]
-CONFIG_FIELDS = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
-                 "intermediate_size", "moe_intermediate_size", "num_local_experts", "num_experts",
-                 "num_experts_per_tok", "vocab_size"]  # fmt: skip
+CONFIG_FIELDS = [
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "intermediate_size",
+    "moe_intermediate_size",
+    "num_local_experts",
+    "num_experts",
+    "num_experts_per_tok",
+    "vocab_size",
+]
 CKPT_KINDS = ["flip", "header-flip", "truncate", "nan", "dupkey", "config", "index", "header"]
 BF16_BAD = {"nan": b"\xc0\x7f", "inf": b"\x80\x7f", "-inf": b"\x80\xff"}
 
@@ -137,8 +162,10 @@ def _duplicate_key(folder: Path, shard: Path, header: dict, data: bytes, rng) ->
     values = bytearray(data[lo:hi])
     for i in range(0, len(values), 2):  # another finite bf16 value: flip the lowest mantissa bits
         values[i] ^= 0x35
-    extra = {"__metadata__": {"format": "pt"},
-             name: {"dtype": "BF16", "shape": header[name]["shape"], "data_offsets": [0, len(values)]}}  # fmt: skip
+    extra = {
+        "__metadata__": {"format": "pt"},
+        name: {"dtype": "BF16", "shape": header[name]["shape"], "data_offsets": [0, len(values)]},
+    }
     text = json.dumps(extra).encode()
     (folder / "model-extra.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + bytes(values))
     index = json.loads((folder / INDEX).read_text())

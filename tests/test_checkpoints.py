@@ -27,9 +27,9 @@ def folder_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
-# The specification, written here and NOT read from helpers.checkpoints.faults: fault -> (the finding the doctor
-# must report, whether the folder is harmless, whether repair can fix it). A module that changes its own fault
-# table cannot make this test agree with it.
+# The specification, written here and NOT read from helpers.checkpoints.faults: fault -> (the finding the
+# doctor must report, whether the folder is harmless, whether repair can fix it). A module that changes its
+# own fault table cannot make this test agree with it.
 EXPECTED = {
     "adapter-only": ("adapter-only", False, False),
     "auto-map": ("auto-map-remote-code", False, True),

@@ -219,9 +219,19 @@ class Fuzzer:
                 self.failures[(cli, prop)] += 1
                 self.examples.setdefault((cli, prop), f"{label} -> rc={rc} {err.strip()[-300:]!r}")
 
-    def run_case(self, cli: str, label: str, argv: list[str], *, sources: list[Path], watch: list[Path],
-                 bad: bool, stdin: bytes | None = b"", stdout_err: int | None = None,
-                 allowed_new: set[str] = frozenset()):  # fmt: skip
+    def run_case(
+        self,
+        cli: str,
+        label: str,
+        argv: list[str],
+        *,
+        sources: list[Path],
+        watch: list[Path],
+        bad: bool,
+        stdin: bytes | None = b"",
+        stdout_err: int | None = None,
+        allowed_new: set[str] = frozenset(),
+    ):
         before_sig, before_list = _signature(sources), _listing(watch)
         rc, out, err, hang = self.call(argv, stdin, stdout_err)
         new = _listing(watch) - before_list - (set(allowed_new) if rc == 0 else set())
@@ -265,8 +275,9 @@ class Fuzzer:
         else:
             name = rng.choice(["missing", "binary", "folder"])
             src, label = self.files[name], name
-        choice = rng.choice(["fresh", "fresh", "unicode", "deep", "same", "inside", "under-file", "unwritable",
-                             "exists"])  # fmt: skip
+        choice = rng.choice(
+            ["fresh", "fresh", "unicode", "deep", "same", "inside", "under-file", "unwritable", "exists"]
+        )
         dst = {
             "fresh": case / "fixed",
             "unicode": case / "修复 ünï",
@@ -297,9 +308,14 @@ class Fuzzer:
         watch = [case, case / "a", src.parent, self.files["folder"], self.files["binary"].parent]
         watch += [src] if src.is_dir() else []
         rc, out, err, hang, props = self.run_case(
-            "doctor repair", f"{label} -> {choice}", argv, sources=[src, self.base], watch=watch, bad=bad,
+            "doctor repair",
+            f"{label} -> {choice}",
+            argv,
+            sources=[src, self.base],
+            watch=watch,
+            bad=bad,
             allowed_new={str(dst), str(case / "a")},
-        )  # fmt: skip
+        )
         if rc == 0:
             expected = self.base_logits
             if label.startswith("dupkey") and reference is None:
@@ -351,18 +367,34 @@ class Fuzzer:
 
     def infer(self, rng: random.Random) -> None:
         case = self.case_dir()
-        opts = {"--image": str(self.good_png), "--prompt": "What is this?", "--max-new-tokens": "2",
-                "--model": "tiny"}  # fmt: skip
+        opts = {
+            "--image": str(self.good_png),
+            "--prompt": "What is this?",
+            "--max-new-tokens": "2",
+            "--model": "tiny",
+        }
         bad_values = {
-            "--image": [str(self.files[k]) for k in ("missing", "empty", "binary", "text", "folder",
-                                                      "unicode-missing", "truncated-png", "bomb", "aspect")],
+            "--image": [
+                str(self.files[k])
+                for k in (
+                    "missing",
+                    "empty",
+                    "binary",
+                    "text",
+                    "folder",
+                    "unicode-missing",
+                    "truncated-png",
+                    "bomb",
+                    "aspect",
+                )
+            ],
             "--max-new-tokens": BAD_NUMBERS + ["1000000000000"],
             "--max-pixels": BAD_NUMBERS,
             "--min-pixels": BAD_NUMBERS + ["10000000000000"],
             "--timeout": ["-1", "0", "nan", "inf", "abc", "1e400"],
             "--prompt": ["x" * 2_000_000],
             "--model": [str(self.files["missing"]), str(self.files["binary"]), str(self.files["folder"])],
-        }  # fmt: skip
+        }
         label = []
         for flag in rng.sample(sorted(bad_values), rng.randint(1, 2)):
             if flag == "--model" and rng.random() < 0.5:
@@ -406,9 +438,15 @@ class Fuzzer:
         bad = bad or stdout_err is not None
         label = f"{command} {name} {extra} stdout={stdout_err}"
         rc, out, err, hang, props = self.run_case(
-            "redact", label, [command, *extra] if command == "scan" and not extra else [command, *extra],
-            sources=[], watch=[], bad=bad, stdin=stdin, stdout_err=stdout_err,
-        )  # fmt: skip
+            "redact",
+            label,
+            [command, *extra] if command == "scan" and not extra else [command, *extra],
+            sources=[],
+            watch=[],
+            bad=bad,
+            stdin=stdin,
+            stdout_err=stdout_err,
+        )
         self.check("redact", label, rc, out, err, hang, **props)
 
     def fixtures_cli(self, rng: random.Random) -> None:
@@ -416,8 +454,9 @@ class Fuzzer:
         import helpers.core.paths as paths
 
         case = self.case_dir()
-        state = rng.choice(["ok"] * 7 + ["file", "unwritable", "under-file", "stamp", "truncate", "flip",
-                                         "missing-shard"])  # fmt: skip
+        state = rng.choice(
+            ["ok"] * 7 + ["file", "unwritable", "under-file", "stamp", "truncate", "flip", "missing-shard"]
+        )
         cache = case / "cache"
         damaged = None
         if state == "file":
@@ -456,9 +495,14 @@ class Fuzzer:
         bad = state in ("file", "unwritable", "under-file") or "--bogus" in argv
         watch = [case, cache / "fixtures"] if cache.is_dir() else [case]
         rc, out, err, hang, props = self.run_case(
-            "fixtures", state, argv, sources=[self.fixtures["tiny-moe"], self.fixtures["tiny-dense"]],
-            watch=watch, bad=bad, allowed_new={str(cache)},
-        )  # fmt: skip
+            "fixtures",
+            state,
+            argv,
+            sources=[self.fixtures["tiny-moe"], self.fixtures["tiny-dense"]],
+            watch=watch,
+            bad=bad,
+            allowed_new={str(cache)},
+        )
         props["partial-output"] = not [p for p in _listing(watch) if Path(p).name.startswith(".")]
         if state in ("file", "unwritable", "under-file") and rc != 0 and "--bogus" not in argv:
             props["accepted-bad"] = "QWEN3VL_CACHE" in err
@@ -499,8 +543,14 @@ def test_cli_fuzz(tmp_path, monkeypatch, capfd, fuzz_long):
     rng = random.Random(SEED)
     order = [cli for cli, n in COUNTS.items() for _ in range(n * fuzzer.scale)]
     rng.shuffle(order)
-    run = {"doctor diagnose": fuzzer.diagnose, "doctor repair": fuzzer.repair, "memory": fuzzer.memory,
-           "infer": fuzzer.infer, "redact": fuzzer.redact, "fixtures": fuzzer.fixtures_cli}  # fmt: skip
+    run = {
+        "doctor diagnose": fuzzer.diagnose,
+        "doctor repair": fuzzer.repair,
+        "memory": fuzzer.memory,
+        "infer": fuzzer.infer,
+        "redact": fuzzer.redact,
+        "fixtures": fuzzer.fixtures_cli,
+    }
     for cli in order:
         run[cli](random.Random(rng.random()))
     summary = fuzzer.finish()

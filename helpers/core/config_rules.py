@@ -20,15 +20,17 @@ import math
 from typing import Any
 
 # field -> upper bound. The 235B-A22B has 94 layers, 128 experts, vocab 151,936: the bounds leave ample room.
+# (fmt: skip keeps these literal tables a few lines long instead of one key per line.)
 TEXT_LIMITS = {
-    "hidden_size": 1 << 16, "num_hidden_layers": 1024, "num_attention_heads": 1024, "num_key_value_heads": 1024,
-    "head_dim": 4096, "intermediate_size": 1 << 20, "moe_intermediate_size": 1 << 20, "vocab_size": 1 << 22,
+    "hidden_size": 1 << 16, "num_hidden_layers": 1024, "num_attention_heads": 1024,
+    "num_key_value_heads": 1024, "head_dim": 4096, "intermediate_size": 1 << 20,
+    "moe_intermediate_size": 1 << 20, "vocab_size": 1 << 22,
     "num_local_experts": 4096, "num_experts": 4096, "num_experts_per_tok": 4096,
     "max_position_embeddings": 1 << 24,
 }  # fmt: skip
 VISION_LIMITS = {
-    "depth": 1024, "hidden_size": 1 << 16, "intermediate_size": 1 << 20, "num_heads": 1024, "patch_size": 1024,
-    "spatial_merge_size": 64, "temporal_patch_size": 64, "out_hidden_size": 1 << 16,
+    "depth": 1024, "hidden_size": 1 << 16, "intermediate_size": 1 << 20, "num_heads": 1024,
+    "patch_size": 1024, "spatial_merge_size": 64, "temporal_patch_size": 64, "out_hidden_size": 1 << 16,
     "num_position_embeddings": 1 << 24, "in_channels": 64,
 }  # fmt: skip
 
@@ -96,8 +98,8 @@ def config_problems(cfg: object) -> list[str]:
     ]
     if cfg.get("model_type") == "qwen3_vl" and moe_keys:
         problems.append(
-            f"text_config has {moe_keys[0]} but model_type 'qwen3_vl' is a dense model: remove the expert keys, "
-            "or set model_type 'qwen3_vl_moe' if the checkpoint holds experts"
+            f"text_config has {moe_keys[0]} but model_type 'qwen3_vl' is a dense model: "
+            "remove the expert keys, or set model_type 'qwen3_vl_moe' if the checkpoint holds experts"
         )
     if cfg.get("model_type") == "qwen3_vl_moe":
         for key in ("num_experts_per_tok", "moe_intermediate_size"):
@@ -107,7 +109,8 @@ def config_problems(cfg: object) -> list[str]:
             problems.append("text_config has no expert count (num_local_experts) in a qwen3_vl_moe config")
     if experts and is_count(top_k) and top_k > experts:
         problems.append(
-            f"text_config.num_experts_per_tok {top_k} is more than the {experts} experts: set it to at most {experts}"
+            f"text_config.num_experts_per_tok {top_k} is more than the {experts} experts: "
+            f"set it to at most {experts}"
         )
     heads, kv = text.get("num_attention_heads"), text.get("num_key_value_heads")
     if is_count(heads) and is_count(kv) and heads % kv:

@@ -40,8 +40,9 @@ SHARD_SIZE = "12MB"  # small on purpose: the tiny checkpoints come out in severa
 PROCESSOR_FILES = ("tokenizer.json", "tokenizer_config.json", "processor_config.json", "chat_template.jinja")
 
 # Our own Qwen3-VL chat template: one <|vision_start|><|image_pad|><|vision_end|> per image (and the same
-# group with <|video_pad|> per video), which the processor then expands. Its item branches are the official template's
-# (typed or untyped items, `add_vision_id` numbering): notebook 07 checks that both render the same text.
+# group with <|video_pad|> per video), which the processor then expands. Its item branches are the official
+# template's (typed or untyped items, `add_vision_id` numbering): notebook 07 checks that both render the
+# same text.
 CHAT_TEMPLATE = (
     "{%- set image_count = namespace(value=0) -%}{%- set video_count = namespace(value=0) -%}"
     "{%- for message in messages -%}"

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     p.add_argument(
         "--cap-pixels-per-frame",
         action="store_true",
-        help="the reference (qwen-vl-utils) per-frame pixel cap for videos (off: Transformers 5.23's default)",
+        help="the reference (qwen-vl-utils) per-frame pixel cap for videos "
+        "(off: Transformers 5.23's default)",
     )
     p.add_argument("--max-pixels", type=int, default=None)
     p.add_argument("--min-pixels", type=int, default=None)

@@ -12,7 +12,8 @@ from helpers.infer.limits import check_image, check_numbers, check_prompt
 
 
 def _load(backend: LocalBackend, setting: str | None) -> None:
-    """Load the model now, so that a damaged checkpoint is one line naming it (and the doctor), not a traceback."""
+    """Load the model now, so that a damaged checkpoint is one line naming it (and the doctor), not a
+    traceback."""
     try:
         backend.model_and_processor  # noqa: B018 - loads once, lazily
     except WorkbookError:

@@ -45,7 +45,8 @@ def generate_answers(
     **processor_kwargs: Any,
 ) -> list[GenerationResult]:
     """Greedy generation for (images, prompt) requests through one `generate` call; decoded text and costs
-    each. `sampling` (a helpers.infer.sampling.Sampling) switches to its settings and repetition guard instead.
+    each. `sampling` (a helpers.infer.sampling.Sampling) switches to its settings and repetition guard
+    instead.
 
     Several requests go as one left-padded batch: each row's prompt tokens come from its attention mask,
     its new tokens exclude padding, and the call's seconds are shared evenly. One request is not padded.

@@ -7,7 +7,8 @@ Example:
     >>> check_numbers(max_new_tokens=64, min_pixels=None, max_pixels=1024 * 1024, timeout=30.0)
     >>> check_numbers(max_new_tokens=10**12, min_pixels=None, max_pixels=None, timeout=30.0)
     Traceback (most recent call last):
-    helpers.infer.limits.InputLimitError: --max-new-tokens 1000000000000: give a whole number between 1 and 32,768
+    helpers.infer.limits.InputLimitError: --max-new-tokens 1000000000000: give a whole number between 1 and
+    32,768
 """
 
 from __future__ import annotations
