@@ -90,4 +90,4 @@ def test_verify_without_reference_is_a_real_strict_load(tmp_path):
     broken = make_variant("prefix-orig-mod", tmp_path)
     with pytest.raises(RepairError, match="does not load cleanly"):
         _verify(broken.path, None)
-    assert _verify(make_variant("experts-release-layout", tmp_path).path, None) is None  # converted, clean
+    assert _verify(make_variant("experts-release-layout", tmp_path).path, None) == (None, "")  # clean

@@ -314,7 +314,7 @@ class Fuzzer:
             sources=[src, self.base],
             watch=watch,
             bad=bad,
-            allowed_new={str(dst), str(case / "a")},
+            allowed_new={str(dst), str(case / "a"), str(case / "a" / "b")},  # a deep DST makes its parents
         )
         if rc == 0:
             expected = self.base_logits

@@ -8,7 +8,7 @@ import sys
 
 from helpers.core.errors import WorkbookError, cli_exit
 from helpers.infer.backends import LocalBackend, is_http, make_backend
-from helpers.infer.limits import check_image, check_numbers, check_prompt
+from helpers.infer.limits import ascii_float, ascii_int, check_image, check_numbers, check_prompt
 
 
 def _load(backend: LocalBackend, setting: str | None) -> None:
@@ -37,11 +37,13 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     )
     parser.add_argument("--image", action="append", required=True, help="an image file; repeat for several")
     parser.add_argument("--prompt", required=True)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--max-pixels", type=int, default=None, help="per-image pixel budget (upper)")
-    parser.add_argument("--min-pixels", type=int, default=None, help="per-image pixel budget (lower)")
+    parser.add_argument("--max-new-tokens", type=ascii_int, default=64)
+    parser.add_argument("--max-pixels", type=ascii_int, default=None, help="per-image pixel budget (upper)")
+    parser.add_argument("--min-pixels", type=ascii_int, default=None, help="per-image pixel budget (lower)")
     parser.add_argument("--served-model", default=None, help="the model's name on the server (HTTP only)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request (HTTP only)")
+    parser.add_argument(
+        "--timeout", type=ascii_float, default=120.0, help="seconds per HTTP request (HTTP only)"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print answer, tokens and seconds as one JSON object"
     )
