@@ -87,7 +87,7 @@ def _batched_mm_extra_gib() -> float:
     "Qwen3-VL-235B-A22B divided by that of the dense Qwen3-VL-32B (bf16, within 1%)?",
     f"{NB}, section 1 'The limit first' (the roofline of the family)",
     number(rel_tol=0.01),
-    "`roofline_table({'235B': …, '32B': …}, {'H100': gpu_bandwidths()['H100-80GB']}, batch=8, "
+    "`roofline_table({{'235B': …, '32B': …}}, {{'H100': gpu_bandwidths()['H100-80GB']}}, batch=8, "
     "context_tokens=8192)`: the ratio is {reference}. 22B active parameters per token do not make the 235B "
     "faster: 8 tokens touch ~52 of its 128 experts per layer, so a step reads far more than 22B weights, "
     "while the 32B reads its 32B once whatever the batch.",
