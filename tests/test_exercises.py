@@ -221,6 +221,19 @@ def _s_05_4():
     return big / dense
 
 
+def _s_05_5():
+    import torch
+
+    from helpers.core.fixtures import random_model
+    from helpers.infer.speed import available_backends, bench_config, bench_inputs, compare_backends
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    bench = random_model(bench_config(layers=2)).to(device=device, dtype=torch.bfloat16)
+    rows = compare_backends(bench, bench_inputs(16, 16, device=device), available_backends(device)["experts"],
+                            new_tokens=4, rounds=3)  # fmt: skip
+    return max(rows, key=lambda r: r["decode_tok_s"])["experts"]
+
+
 def _plan_06(**kw):
     from helpers.serve.plan import plan_serving
 
@@ -319,6 +332,7 @@ SOLUTIONS: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any]]] = {
     "05.2": (lambda t: _s_05_2(), lambda t: _s_05_2() * 16),  # forgot the batch multiplies the KV read
     "05.3": (lambda t: _s_05_3(), lambda t: 0.0),
     "05.4": (lambda t: _s_05_4(), lambda t: 32 / 22),  # active parameters alone
+    "05.5": (lambda t: _s_05_5(), lambda t: "flash_attention_2"),  # an attention backend, not an experts one
     "06.1": (lambda t: _s_06_1(), lambda t: _s_06_1("auto")),  # bf16 KV
     "06.2": (lambda t: _s_06_2(), lambda t: {tp: 98_304 // tp for tp in (1, 2, 4, 8)}),  # no replication
     "06.3": (lambda t: _s_06_3(), lambda t: ("DP" if _s_06_3()[0] == "PP" else "PP", _s_06_3()[1])),

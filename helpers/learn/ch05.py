@@ -4,17 +4,20 @@ memory, applied to batches, contexts and models the chapter does not print.
 Example:
     >>> from helpers.learn.registry import exercises
     >>> [e.id for e in exercises("05")]
-    ['05.1', '05.2', '05.3', '05.4']
+    ['05.1', '05.2', '05.3', '05.4', '05.5']
 """
 
 from __future__ import annotations
 
-from .judges import number
+import functools
+
+from .judges import number, one_of
 from .registry import exercise
 
 NB = "05 · Fast inference"
 GIB = 2**30
 MOE_30B = "Qwen3-VL-30B-A3B-Instruct"
+NEAR_BEST = 0.75  # measured on a shared machine: a backend within 25% of the fastest counts as fastest
 
 
 @exercise(
@@ -103,3 +106,31 @@ def _roofline_235b_over_32b() -> float:
     )
     tok_s = {r["model"]: r["roofline_tok_s"] for r in rows}
     return tok_s["235B"] / tok_s["32B"]
+
+
+@exercise(
+    "05.5",
+    "On THIS machine, which experts backend decodes fastest at batch 16 on the bench model "
+    "(`random_model(bench_config(layers=2))`, bf16, 16 prompt tokens per row)? The check measures every "
+    "backend your machine offers; any within 25% of the fastest counts, since timings are noisy.",
+    f"{NB}, section 2 'Experts and attention backends, measured'",
+    one_of("more than 25% slower than the fastest here, or not an experts backend this machine offers"),
+    "Measured here just now with `compare_backends(bench, bench_inputs(16, 16), available_backends()"
+    "['experts'], new_tokens=4)`: {reference} (fastest first, within 25%). At batch 16 the eager loop "
+    "visits ~82 experts per layer one by one; grouped_mm and batched_mm each run one kernel per layer.",
+    answer_form="an experts backend name",
+)
+@functools.lru_cache(maxsize=1)  # measured once per session: three tries do not re-time the machine
+def _fastest_experts_backends_b16() -> list[str]:
+    import torch
+
+    from helpers.core.fixtures import random_model
+    from helpers.infer.speed import available_backends, bench_config, bench_inputs, compare_backends
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    bench = random_model(bench_config(layers=2)).to(device=device, dtype=torch.bfloat16)
+    names = available_backends(device)["experts"]
+    rows = compare_backends(bench, bench_inputs(16, 16, device=device), names, new_tokens=4, rounds=3)
+    speed = {r["experts"]: r["decode_tok_s"] for r in rows}
+    best = max(speed.values())
+    return sorted((n for n in speed if speed[n] >= NEAR_BEST * best), key=speed.__getitem__, reverse=True)
