@@ -21,8 +21,8 @@ config_checks, report, walkthrough, cli
   evaluation, pipeline, medical_docs, financial_docs, domain_checks, long_documents, grounding,
   grounding_truth, video_case
 - `serve` (06): plan, commands, logs, journal, fleet, stub, parity, figures, cli
-- `learn` (00-09, exercises): registry, judges, checker, progress, ch00, ch01, ch02, ch03, ch04, ch07,
-  ch08, ch09
+- `learn` (00-09, exercises): registry, judges, checker, progress, ch00, ch01, ch02, ch03, ch04, ch05, ch06,
+  ch07, ch08, ch09
 
 `helpers/cli.py` is the one command, `qwen3vl` (also `python -m helpers`), with a subcommand per tool.
 """

@@ -1,5 +1,6 @@
-"""The self-check exercises: every exercise answered right and wrong (solutions computed here, with the helpers,
-as a reader would), blank answers, three tries, reveal, the progress file and `qwen3vl progress --json`."""
+"""The self-check exercises: every exercise answered right and wrong (solutions computed here, with the
+helpers, as a reader would), blank answers, three tries, reveal, the progress file and
+`qwen3vl progress --json`."""
 
 from __future__ import annotations
 
@@ -182,6 +183,101 @@ def _s_08_1():
     return redact(case("08.1")).text
 
 
+def _s_05_1():
+    from helpers.infer.roofline import expected_distinct_experts
+
+    return next(b for b in range(1, 1000) if expected_distinct_experts(128, 8, b) >= 0.9 * 128)
+
+
+def _s_05_2():
+    import math
+
+    from helpers.estimate.memory import kv_bytes_per_token
+    from helpers.infer.roofline import decode_bytes_per_step
+
+    weights = decode_bytes_per_step("Qwen/Qwen3-VL-30B-A3B-Instruct", 16, 0).weight_bytes
+    return math.floor(weights / (16 * kv_bytes_per_token("Qwen3-VL-30B-A3B-Instruct", "bfloat16"))) + 1
+
+
+def _s_05_3():
+    from helpers.estimate.memory import estimate_peak_memory
+
+    def peak(impl):
+        return estimate_peak_memory(
+            "Qwen3-VL-30B-A3B-Instruct", context_tokens=32_768, experts_implementation=impl
+        ).peak_bytes
+
+    return (peak("batched_mm") - peak("grouped_mm")) / GIB
+
+
+def _s_05_4():
+    from helpers.infer.roofline import gpu_bandwidths, roofline_tokens_per_s
+
+    bw = gpu_bandwidths()["H100-80GB"]
+    big, dense = (
+        roofline_tokens_per_s(m, bw, batch=8, context_tokens=8192)
+        for m in ("Qwen3-VL-235B-A22B-Instruct", "Qwen3-VL-32B-Instruct")
+    )
+    return big / dense
+
+
+def _s_05_5():
+    import torch
+
+    from helpers.core.fixtures import random_model
+    from helpers.infer.speed import available_backends, bench_config, bench_inputs, compare_backends
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    bench = random_model(bench_config(layers=2)).to(device=device, dtype=torch.bfloat16)
+    rows = compare_backends(bench, bench_inputs(16, 16, device=device), available_backends(device)["experts"],
+                            new_tokens=4, rounds=3)  # fmt: skip
+    return max(rows, key=lambda r: r["decode_tok_s"])["experts"]
+
+
+def _plan_06(**kw):
+    from helpers.serve.plan import plan_serving
+
+    return plan_serving(**kw)
+
+
+def _s_06_1(kv_cache_dtype="fp8"):
+    plan = _plan_06(
+        model="Qwen3-VL-30B-A3B-Instruct",
+        gpus="1xH100-80GB",
+        kv_cache_dtype=kv_cache_dtype,
+        max_model_len=1024,
+    )
+    return plan.kv_cache_tokens // 8
+
+
+def _s_06_2():
+    from helpers.core.model import model_config
+
+    t = model_config("Qwen3-VL-30B-A3B-Instruct")["text_config"]
+    kv, layers, dim = t["num_key_value_heads"], t["num_hidden_layers"], t["head_dim"]
+    return {tp: layers * max(1, kv // tp) * dim * 2 * 2 for tp in (1, 2, 4, 8)}
+
+
+def _s_06_3():
+    from helpers.core.paths import CONFIGS_DIR
+
+    common = dict(model=CONFIGS_DIR / "Qwen3-VL-235B-A22B-Instruct.json", gpus="16xH200-141GB", tp=8)
+    common |= dict(dtype="fp8", kv_cache_dtype="fp8", max_model_len=65_536)
+    pp = _plan_06(pp=2, **common).max_concurrency
+    dp = 2 * _plan_06(dp=2, ep=True, **common).max_concurrency
+    return ("PP", pp) if pp >= dp else ("DP", dp)
+
+
+def _s_06_4(kv_cache_dtype="fp8"):
+    return _plan_06(
+        model="Qwen3-VL-8B-Instruct",
+        gpus="2xL40S-48GB",
+        memory_fraction=0.85,
+        max_model_len=16_384,
+        kv_cache_dtype=kv_cache_dtype,
+    ).kv_cache_tokens
+
+
 def _lab():
     from helpers.cases.medical_docs import lab_report
 
@@ -232,6 +328,15 @@ SOLUTIONS: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any]]] = {
     "04.1": (lambda t: _s_04_1(), lambda t: "prefix-orig-mod"),
     "04.2": (_s_04_2, lambda t: case("04.2")),  # the broken folder itself is not a repair
     "04.3": (lambda t: {r"^module\.": ""}, lambda t: {r"^_orig_mod\.": ""}),
+    "05.1": (lambda t: _s_05_1(), lambda t: 128 // 8),  # E/k: as if tokens never shared an expert
+    "05.2": (lambda t: _s_05_2(), lambda t: _s_05_2() * 16),  # forgot the batch multiplies the KV read
+    "05.3": (lambda t: _s_05_3(), lambda t: 0.0),
+    "05.4": (lambda t: _s_05_4(), lambda t: 32 / 22),  # active parameters alone
+    "05.5": (lambda t: _s_05_5(), lambda t: "flash_attention_2"),  # an attention backend, not an experts one
+    "06.1": (lambda t: _s_06_1(), lambda t: _s_06_1("auto")),  # bf16 KV
+    "06.2": (lambda t: _s_06_2(), lambda t: {tp: 98_304 // tp for tp in (1, 2, 4, 8)}),  # no replication
+    "06.3": (lambda t: _s_06_3(), lambda t: ("DP" if _s_06_3()[0] == "PP" else "PP", _s_06_3()[1])),
+    "06.4": (lambda t: _s_06_4(), lambda t: _s_06_4("auto")),
     "07.1": (lambda t: _s_07_1(), lambda t: json.loads(_s_07_1()) | {"total": 0, "shop": "?"}),
     "07.2": (lambda t: _s_07_2(), lambda t: _s_07_2() * 4),
     "07.3": (lambda t: _s_07_3(), lambda t: 1.0),
@@ -256,7 +361,7 @@ def test_every_exercise_has_a_solution_and_every_chapter_three_to_five():
     ids = [e.id for e in exercises()]
     assert sorted(SOLUTIONS) == ids
     chapters = {e.chapter for e in exercises()}
-    assert chapters >= {"00", "01", "02", "03", "04", "07", "08", "09"}
+    assert chapters == {f"{n:02d}" for n in range(10)}
     for ch in chapters:
         assert 3 <= len(exercises(ch)) <= 5, ch
 
@@ -322,8 +427,8 @@ def test_other_wrong_answers_get_specific_hints(tmp_path):
 
 def _cli(*args: str, env_file: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), **{ENV_VAR: str(env_file)})
-    return subprocess.run([sys.executable, "-m", "helpers", "progress", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)  # fmt: skip
+    command = [sys.executable, "-m", "helpers", "progress", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
 
 
 def test_progress_file_and_cli_json(own_progress_file):
