@@ -229,8 +229,13 @@ def _s_05_5():
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bench = random_model(bench_config(layers=2)).to(device=device, dtype=torch.bfloat16)
-    rows = compare_backends(bench, bench_inputs(16, 16, device=device), available_backends(device)["experts"],
-                            new_tokens=4, rounds=3)  # fmt: skip
+    rows = compare_backends(
+        bench,
+        bench_inputs(16, 16, device=device),
+        available_backends(device)["experts"],
+        new_tokens=4,
+        rounds=3,
+    )
     return max(rows, key=lambda r: r["decode_tok_s"])["experts"]
 
 
@@ -346,7 +351,7 @@ SOLUTIONS: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any]]] = {
         lambda t: __import__("helpers.cases.medical_docs", fromlist=["_"]).damaged_lab_answers(_lab())[
             "all_normal"
         ],
-    ),  # fmt: skip
+    ),
     "08.3": (lambda t: _s_08_3(), lambda t: "X" if _s_08_3() != "X" else "0"),
     "09.1": (lambda t: _s_09("debt"), lambda t: 1 / _s_09("debt")),
     "09.2": (

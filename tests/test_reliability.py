@@ -220,8 +220,13 @@ def test_failed_verify_removes_the_parents_it_created(tmp_path):
 
 @pytest.fixture
 def images(tmp_path):
-    out = {"text": tmp_path / "notes.png", "truncated": tmp_path / "cut.png", "bomb": tmp_path / "bomb.png",
-           "aspect": tmp_path / "aspect.png", "good": tmp_path / "good.png"}  # fmt: skip
+    out = {
+        "text": tmp_path / "notes.png",
+        "truncated": tmp_path / "cut.png",
+        "bomb": tmp_path / "bomb.png",
+        "aspect": tmp_path / "aspect.png",
+        "good": tmp_path / "good.png",
+    }
     out["text"].write_text("not an image")
     good = png_bytes(64, 48)
     out["truncated"].write_bytes(good[: len(good) // 2])

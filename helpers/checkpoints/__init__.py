@@ -1,4 +1,5 @@
-"""Stage 4, chapter 04 (the checkpoint doctor): diagnose a Qwen3-VL checkpoint folder and write a repaired, verified
+"""Stage 4, chapter 04 (the checkpoint doctor): diagnose a Qwen3-VL checkpoint folder and write a repaired,
+verified
 copy. Modules: doctor, repair, verify, faults, keys, config_checks, report, walkthrough, cli.
 
 Example:

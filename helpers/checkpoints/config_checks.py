@@ -63,7 +63,8 @@ def expected_shapes(cfg: dict[str, Any]) -> tuple[dict[str, tuple[int, ...]], bo
 
 
 def check_config(cfg: dict[str, Any], moe_tensors: bool, dense_tensors: bool, report: Report) -> bool:
-    """Label and consistency checks; returns True when the config can build a model (so shapes can be checked)."""
+    """Label and consistency checks; returns True when the config can build a model (so shapes can be
+    checked)."""
     from helpers.core.config_rules import config_problems
 
     problems = config_problems(cfg) if str(cfg.get("model_type", "")).startswith("qwen3_vl") else []
@@ -79,9 +80,12 @@ def check_config(cfg: dict[str, Any], moe_tensors: bool, dense_tensors: bool, re
     if not known_model_type(mt):
         inferred = "moe" if moe_tensors else "dense"
         report.add(
-            "model-type-unknown", "error", f"model_type {str(mt)[:40]!r} is not a Transformers model type",
-            f"set model_type to {family_labels(inferred)['model_type']!r} (inferred from the tensor names)", True,
-        )  # fmt: skip
+            "model-type-unknown",
+            "error",
+            f"model_type {str(mt)[:40]!r} is not a Transformers model type",
+            f"set model_type to {family_labels(inferred)['model_type']!r} (inferred from the tensor names)",
+            True,
+        )
         return False
     if mt.startswith("qwen3_vl"):
         want = "moe" if moe_tensors else "dense" if dense_tensors else None
@@ -89,33 +93,42 @@ def check_config(cfg: dict[str, Any], moe_tensors: bool, dense_tensors: bool, re
         if want and want != have:
             labels = family_labels(want)
             report.add(
-                "model-type-mismatch", "error",
+                "model-type-mismatch",
+                "error",
                 f"config says {mt!r} but the tensors are {'MoE experts' if want == 'moe' else 'dense MLPs'}: "
                 "Transformers builds the wrong model and leaves its MLPs RANDOM",
-                f"set model_type {labels['model_type']!r}, architectures {labels['architectures']}", True,
-            )  # fmt: skip
+                f"set model_type {labels['model_type']!r}, architectures {labels['architectures']}",
+                True,
+            )
             return False
         arch = cfg.get("architectures") or []
         labels = family_labels(have)
         if arch and arch != labels["architectures"]:
             report.add(
-                "architectures-mismatch", "warning", f"architectures {arch} do not match model_type {mt!r}",
-                f"set architectures to {labels['architectures']}", True,
-            )  # fmt: skip
+                "architectures-mismatch",
+                "warning",
+                f"architectures {arch} do not match model_type {mt!r}",
+                f"set architectures to {labels['architectures']}",
+                True,
+            )
     if "auto_map" in cfg:
         report.add(
-            "auto-map-remote-code", "warning",
+            "auto-map-remote-code",
+            "warning",
             f"auto_map points at remote code {sorted(cfg['auto_map'].values())[:2]} (never executed here)",
-            "Qwen3-VL is built into Transformers: drop auto_map and never pass trust_remote_code", True,
-        )  # fmt: skip
+            "Qwen3-VL is built into Transformers: drop auto_map and never pass trust_remote_code",
+            True,
+        )
     if "torch_dtype" in cfg:
         clash = "dtype" in cfg and cfg["dtype"] != cfg["torch_dtype"]
         report.add(
-            "config-torch-dtype", "warning" if clash else "info",
+            "config-torch-dtype",
+            "warning" if clash else "info",
             f"config has the deprecated key torch_dtype={cfg['torch_dtype']!r}"
             + (f" beside dtype={cfg['dtype']!r}" if clash else ""),
-            "rename torch_dtype to dtype (Transformers 5 reads dtype)", True,
-        )  # fmt: skip
+            "rename torch_dtype to dtype (Transformers 5 reads dtype)",
+            True,
+        )
     return True
 
 

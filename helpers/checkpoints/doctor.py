@@ -27,19 +27,35 @@ from .scan import scan_folder
 INDEX = "model.safetensors.index.json"
 TRAINING_LAYOUTS = [
     # (finding code / kind, test on file names, what it is, the right tool)
-    ("deepspeed", lambda n: any(x.startswith(("zero_pp_rank_", "bf16_zero_pp_rank_")) or x == "zero_to_fp32.py"
-                               or x.endswith("_optim_states.pt") for x in n),
-     "a DeepSpeed ZeRO training checkpoint (partitioned zero_pp_rank_* shards)",
-     "consolidate it with DeepSpeed's zero_to_fp32.py (`python zero_to_fp32.py CKPT OUT --safe_serialization`), "
-     "then save_pretrained"),
-    ("dcp", lambda n: any(x.endswith(".distcp") for x in n) or any(x.startswith("pytorch_model_fsdp_") for x in n),
-     "an FSDP / torch.distributed.checkpoint (DCP) sharded checkpoint",
-     "merge it with `accelerate merge-weights CKPT OUT` or torch.distributed.checkpoint.format_utils."
-     "dcp_to_torch_save, then save_pretrained"),
-    ("megatron", lambda n: any(x.startswith("mp_rank_") for x in n),
-     "a Megatron-LM tensor/pipeline-parallel checkpoint (mp_rank_*)",
-     "convert it with Megatron's checkpoint converter to Hugging Face format"),
-]  # fmt: skip
+    (
+        "deepspeed",
+        lambda n: any(
+            x.startswith(("zero_pp_rank_", "bf16_zero_pp_rank_"))
+            or x == "zero_to_fp32.py"
+            or x.endswith("_optim_states.pt")
+            for x in n
+        ),
+        "a DeepSpeed ZeRO training checkpoint (partitioned zero_pp_rank_* shards)",
+        "consolidate it with DeepSpeed's zero_to_fp32.py (`python zero_to_fp32.py CKPT OUT "
+        "--safe_serialization`), "
+        "then save_pretrained",
+    ),
+    (
+        "dcp",
+        lambda n: (
+            any(x.endswith(".distcp") for x in n) or any(x.startswith("pytorch_model_fsdp_") for x in n)
+        ),
+        "an FSDP / torch.distributed.checkpoint (DCP) sharded checkpoint",
+        "merge it with `accelerate merge-weights CKPT OUT` or torch.distributed.checkpoint.format_utils."
+        "dcp_to_torch_save, then save_pretrained",
+    ),
+    (
+        "megatron",
+        lambda n: any(x.startswith("mp_rank_") for x in n),
+        "a Megatron-LM tensor/pipeline-parallel checkpoint (mp_rank_*)",
+        "convert it with Megatron's checkpoint converter to Hugging Face format",
+    ),
+]
 
 
 class CheckpointInputError(WorkbookError, ValueError):
@@ -77,9 +93,13 @@ def _plain(name: object) -> bool:
 def _training_layout(folder: Path, names: set[str], report: Report) -> bool:
     if (folder / "adapter_config.json").exists() and not (folder / "config.json").exists():
         report.kind = "adapter"
-        report.add("adapter-only", "error", "adapter_config.json and adapter weights, no model config: a PEFT adapter",
-                   "merge it into its base model: PeftModel.from_pretrained(base, folder).merge_and_unload(), "
-                   "then save_pretrained")  # fmt: skip
+        report.add(
+            "adapter-only",
+            "error",
+            "adapter_config.json and adapter weights, no model config: a PEFT adapter",
+            "merge it into its base model: PeftModel.from_pretrained(base, folder).merge_and_unload(), "
+            "then save_pretrained",
+        )
         return True
     for code, test, what, tool in TRAINING_LAYOUTS:
         if test(names):
@@ -103,17 +123,24 @@ def _read_safetensors(folder: Path, inv: Inventory, report: Report) -> None:
                     "data-not-covered", "error", str(err), "rewrite the file (every tensor is intact)", True
                 )
             else:
-                fix = ("download the file again (git lfs pull / huggingface-cli download); its bytes are gone"
-                       if err.code in ("lfs-pointer", "truncated", "header-beyond-file", "file-too-small")
-                       else "download the file again: its header is damaged")  # fmt: skip
+                fix = (
+                    "download the file again (git lfs pull / huggingface-cli download); its bytes are gone"
+                    if err.code in ("lfs-pointer", "truncated", "header-beyond-file", "file-too-small")
+                    else "download the file again: its header is damaged"
+                )
                 report.add(f"file-{err.code}", "error", str(err), fix)
         except OSError as err:
             report.add("file-unreadable", "error", f"{p.name}: {err}", "check permissions / download again")
     for name, h in headers.items():
         if not h.metadata or h.metadata.get("format") != "pt":
-            report.add("missing-format-metadata", "warning",
-                       f"{name}: __metadata__ {h.metadata!r} lacks format='pt' (older loaders and other tools refuse it)",
-                       "rewrite with metadata {'format': 'pt'}", True)  # fmt: skip
+            report.add(
+                "missing-format-metadata",
+                "warning",
+                f"{name}: __metadata__ {h.metadata!r} lacks format='pt' (older loaders and other tools "
+                f"refuse it)",
+                "rewrite with metadata {'format': 'pt'}",
+                True,
+            )
     index_path = folder / INDEX
     order, wmap = list(headers), {}
     if index_path.exists():
@@ -130,8 +157,13 @@ def _read_safetensors(folder: Path, inv: Inventory, report: Report) -> None:
             seen[tname] = fname
             inv.tensors[tname] = info
     if dups:
-        report.add("duplicate-tensor", "warning", f"{len(dups)} tensor(s) stored twice, e.g. {dups[0]}",
-                   "keep one copy (the one the index names)", True)  # fmt: skip
+        report.add(
+            "duplicate-tensor",
+            "warning",
+            f"{len(dups)} tensor(s) stored twice, e.g. {dups[0]}",
+            "keep one copy (the one the index names)",
+            True,
+        )
 
 
 def _check_index(index_path: Path, headers: dict, report: Report) -> tuple[list[str], dict[str, str]]:
@@ -141,30 +173,55 @@ def _check_index(index_path: Path, headers: dict, report: Report) -> tuple[list[
         wmap = index["weight_map"]
         assert isinstance(wmap, dict) and all(isinstance(v, str) for v in wmap.values())
     except Exception as err:  # noqa: BLE001 - any malformed index is one finding
-        report.add("index-corrupt", "error", f"{INDEX} is unreadable ({type(err).__name__})",
-                   "rebuild the index from the shards' headers", True)  # fmt: skip
+        report.add(
+            "index-corrupt",
+            "error",
+            f"{INDEX} is unreadable ({type(err).__name__})",
+            "rebuild the index from the shards' headers",
+            True,
+        )
         return list(headers), {}
     unsafe = sorted({v for v in wmap.values() if not _plain(v)})
     if unsafe:
-        report.add("index-unsafe-path", "error", f"weight_map points outside the folder: {unsafe[:2]} (never followed)",
-                   "rebuild the index from the shards inside the folder", True)  # fmt: skip
+        report.add(
+            "index-unsafe-path",
+            "error",
+            f"weight_map points outside the folder: {unsafe[:2]} (never followed)",
+            "rebuild the index from the shards inside the folder",
+            True,
+        )
     named = {v for v in wmap.values() if _plain(v)}
     all_present = {t for h in headers.values() for t in h.tensors}
     for shard in sorted(named - set(headers)):
         lost = [t for t, f in wmap.items() if f == shard and t not in all_present]
-        report.add("index-missing-shard", "error", f"the index names {shard}, which is missing or unreadable"
-                   + (f" ({len(lost)} tensors exist nowhere else)" if lost else ""),
-                   "download the shard again" if lost else "rebuild the index", not lost)  # fmt: skip
+        report.add(
+            "index-missing-shard",
+            "error",
+            f"the index names {shard}, which is missing or unreadable"
+            + (f" ({len(lost)} tensors exist nowhere else)" if lost else ""),
+            "download the shard again" if lost else "rebuild the index",
+            not lost,
+        )
     orphans = sorted(set(headers) - named)
     if orphans:
         unlisted = [t for f in orphans for t in headers[f].tensors if t not in wmap]
-        report.add("index-orphan-shard", "error" if unlisted else "warning",
-                   f"{orphans} not in the index" + (f"; {len(unlisted)} of their tensors would never load" if unlisted
-                                                    else ""), "rebuild the index from the shards", True)  # fmt: skip
+        report.add(
+            "index-orphan-shard",
+            "error" if unlisted else "warning",
+            f"{orphans} not in the index"
+            + (f"; {len(unlisted)} of their tensors would never load" if unlisted else ""),
+            "rebuild the index from the shards",
+            True,
+        )
     wrong = [t for t, f in wmap.items() if f in headers and t not in headers[f].tensors]
     if wrong:
-        report.add("index-shard-mismatch", "error", f"{len(wrong)} index entries name a shard that lacks them, e.g. "
-                   f"{wrong[0]}", "rebuild the index from the shards", all(t in all_present for t in wrong))  # fmt: skip
+        report.add(
+            "index-shard-mismatch",
+            "error",
+            f"{len(wrong)} index entries name a shard that lacks them, e.g. {wrong[0]}",
+            "rebuild the index from the shards",
+            all(t in all_present for t in wrong),
+        )
     total = sum(
         headers[f].tensors[t].nbytes for t, f in wmap.items() if f in headers and t in headers[f].tensors
     )
@@ -172,8 +229,13 @@ def _check_index(index_path: Path, headers: dict, report: Report) -> tuple[list[
         (index.get("metadata") or {}).get("total_size") if isinstance(index.get("metadata"), dict) else None
     )
     if stated is not None and stated != total:
-        report.add("index-total-size", "warning", f"total_size {stated} but the indexed tensors hold {total} bytes",
-                   "rebuild the index", True)  # fmt: skip
+        report.add(
+            "index-total-size",
+            "warning",
+            f"total_size {stated} but the indexed tensors hold {total} bytes",
+            "rebuild the index",
+            True,
+        )
     return [f for f in headers if f in named] + orphans, {t: f for t, f in wmap.items() if _plain(f)}
 
 
@@ -193,9 +255,13 @@ def _read_pickles(folder: Path, inv: Inventory, report: Report) -> None:
                 sd = torch.load(p, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, Exception) as err:  # noqa: BLE001
             why = str(err).splitlines()[0][:160]
-            report.add("pickle-unsafe", "error", f"{p.name} does not load with weights_only=True: {why}",
-                       "refused: it needs full unpickling, which can run arbitrary code. Only if you trust its "
-                       "origin, load it in a sandbox and save_pretrained(...) to safetensors")  # fmt: skip
+            report.add(
+                "pickle-unsafe",
+                "error",
+                f"{p.name} does not load with weights_only=True: {why}",
+                "refused: it needs full unpickling, which can run arbitrary code. Only if you trust its "
+                "origin, load it in a sandbox and save_pretrained(...) to safetensors",
+            )
             continue
         if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
             report.add(
@@ -207,8 +273,13 @@ def _read_pickles(folder: Path, inv: Inventory, report: Report) -> None:
             continue
         for k, v in sd.items():
             inv.pickled.setdefault(k, v)
-        report.add("pickle-bin", "warning", f"{p.name}: pickle format ({len(sd)} tensors), loadable only via "
-                   "torch.load(weights_only=True)", "convert to safetensors", True)  # fmt: skip
+        report.add(
+            "pickle-bin",
+            "warning",
+            f"{p.name}: pickle format ({len(sd)} tensors), loadable only via torch.load(weights_only=True)",
+            "convert to safetensors",
+            True,
+        )
 
 
 def inventory(path: str | Path, report: Report | None = None) -> tuple[Inventory, Report]:
@@ -258,8 +329,12 @@ def analyse_names(inv: Inventory, report: Report) -> dict[str, tuple[str, tuple[
     names = list(inv.tensors) + [n for n in inv.pickled if n not in inv.tensors]
     lora = [n for n in names if K.is_lora(n)]
     if lora:
-        report.add("adapter-not-merged", "error", f"{len(lora)} LoRA tensors, e.g. {lora[0]}",
-                   "merge the adapter first: PeftModel.from_pretrained(base, …).merge_and_unload()")  # fmt: skip
+        report.add(
+            "adapter-not-merged",
+            "error",
+            f"{len(lora)} LoRA tensors, e.g. {lora[0]}",
+            "merge the adapter first: PeftModel.from_pretrained(base, …).merge_and_unload()",
+        )
     applied: Counter[str] = Counter()
     virtual: dict[str, tuple[str, tuple[int, ...]]] = {}
     clash = []
@@ -272,16 +347,32 @@ def analyse_names(inv: Inventory, report: Report) -> dict[str, tuple[str, tuple[
         virtual[new] = inv.spec(n)
     for code, count in applied.items():
         if code == "legacy-layout":
-            report.add(code, "error", f"{count}/{len(names)} keys use the legacy layout (model.layers.* / visual.*); "
-                       "Transformers 5.23 leaves those weights RANDOM", "rename to model.language_model.* / "
-                       "model.visual.*", True)  # fmt: skip
+            report.add(
+                code,
+                "error",
+                f"{count}/{len(names)} keys use the legacy layout (model.layers.* / visual.*); "
+                "Transformers 5.23 leaves those weights RANDOM",
+                "rename to model.language_model.* / model.visual.*",
+                True,
+            )
         else:
             prefix, who = K.PREFIX_INFO[code]
-            report.add(code, "error", f"{count}/{len(names)} keys carry {prefix!r} (added by {who}); "
-                       "they load as RANDOM weights", "strip it; at load time key_mapping={r'^" + prefix.replace(".", "\\.") + "': ''} does the same", True)  # fmt: skip
+            report.add(
+                code,
+                "error",
+                f"{count}/{len(names)} keys carry {prefix!r} (added by {who}); they load as RANDOM weights",
+                "strip it; at load time key_mapping={r'^"
+                + prefix.replace(".", "\\.")
+                + "': ''} does the same",
+                True,
+            )
     if clash:
-        report.add("duplicate-tensor", "error", f"{len(clash)} names collide after normalization, e.g. {clash[0]}",
-                   "keep one copy by hand")  # fmt: skip
+        report.add(
+            "duplicate-tensor",
+            "error",
+            f"{len(clash)} names collide after normalization, e.g. {clash[0]}",
+            "keep one copy by hand",
+        )
     groups = K.expert_groups(list(virtual))
     for group, projs in groups.items():
         idx = [set(projs.get(p, {})) for p in ("gate_proj", "up_proj", "down_proj")]
@@ -298,9 +389,15 @@ def analyse_names(inv: Inventory, report: Report) -> dict[str, tuple[str, tuple[
             virtual[gu] = (dt, (n_exp, 2 * i, h))
             virtual[dn] = (down[0], (n_exp, *down[1]))
     if groups:
-        report.add("experts-per-expert", "error", f"{len(groups)} MoE layers store per-expert tensors "
-                   "(experts.N.gate_proj/up_proj/down_proj.weight); Transformers 5.23 does not convert them: RANDOM experts",
-                   "fuse into experts.gate_up_proj [E, 2I, H] and experts.down_proj [E, H, I]", True)  # fmt: skip
+        report.add(
+            "experts-per-expert",
+            "error",
+            f"{len(groups)} MoE layers store per-expert tensors "
+            "(experts.N.gate_proj/up_proj/down_proj.weight); Transformers 5.23 does not convert them: "
+            "RANDOM experts",
+            "fuse into experts.gate_up_proj [E, 2I, H] and experts.down_proj [E, H, I]",
+            True,
+        )
     return virtual
 
 

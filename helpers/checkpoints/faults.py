@@ -95,8 +95,12 @@ def _per_expert(sd: dict) -> dict:
 
 
 def _transpose_experts(sd: dict) -> dict:
-    return {k: (v.transpose(1, 2).contiguous() if k.endswith(("experts.gate_up_proj", "experts.down_proj")) else v)
-            for k, v in sd.items()}  # fmt: skip
+    return {
+        k: (
+            v.transpose(1, 2).contiguous() if k.endswith(("experts.gate_up_proj", "experts.down_proj")) else v
+        )
+        for k, v in sd.items()
+    }
 
 
 def _dense_label(d: Path) -> None:
@@ -233,8 +237,13 @@ FAULTS: dict[str, Fault] = {
     "legacy-layout": Fault(2, "legacy-layout", True),  # model.layers.* / visual.* (legacy Qwen-VL layout)
     "experts-per-expert": Fault(3, "experts-per-expert", True),  # experts.N.{gate,up,down}_proj.weight
     "experts-release-layout": Fault(3, "experts-release-layout", True, harmless=True),  # fused, [E,H,2I]
-    "experts-square-release": Fault(3, "experts-ambiguous-square", True, square=True,  # square experts,
-                                    repair_kwargs={"expert_layout": "release"}),  # release layout (ambiguous)
+    "experts-square-release": Fault(
+        3,
+        "experts-ambiguous-square",
+        True,
+        square=True,  # square experts,
+        repair_kwargs={"expert_layout": "release"},
+    ),  # release layout (ambiguous)
     "model-type-dense": Fault(4, "model-type-mismatch", True),  # MoE weights labelled qwen3_vl (dense)
     "config-torch-dtype": Fault(4, "config-torch-dtype", True, harmless=True),  # torch_dtype, not dtype
     "vocab-size": Fault(4, "vocab-size-mismatch", True),  # vocab_size smaller than the embedding rows
@@ -259,7 +268,7 @@ FAULTS: dict[str, Fault] = {
     "adapter-only": Fault(0, "adapter-only", False),  # a PEFT adapter folder
     "deepspeed": Fault(0, "deepspeed-checkpoint", False),  # a DeepSpeed ZeRO checkpoint
     "dcp": Fault(0, "dcp-checkpoint", False),  # an FSDP / DCP sharded checkpoint
-}  # fmt: skip
+}
 
 BUILDERS: dict[str, Callable[[Path], None]] = {
     "prefix-orig-mod": _rename(lambda k: "_orig_mod." + k),
@@ -268,7 +277,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
         lambda k: k.replace("layers.0.", "layers.0._fsdp_wrapped_module.").replace(
             "blocks.0.", "blocks.0._fsdp_wrapped_module."
         )
-    ),  # fmt: skip
+    ),
     "prefix-peft": _rename(lambda k: "base_model.model." + k),
     "legacy-layout": _rename(_legacy),
     "experts-per-expert": lambda d: rewrite_weights(d, _per_expert),
@@ -287,7 +296,7 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "auto-map": lambda d: _edit_json(
         d / "config.json",
         lambda c: c.update(auto_map={"AutoModelForImageTextToText": "modeling_evil.EvilModel"}),
-    ),  # fmt: skip
+    ),
     "processor-missing": _processor_missing,
     "index-missing-shard": _missing_shard,
     "index-orphan-shard": lambda d: _move_to_new_shard(d, dup=False),

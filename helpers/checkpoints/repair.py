@@ -64,7 +64,8 @@ def _check_paths(src: Path, dst: Path, base: Path | None, reference: Path | None
 
 @contextmanager
 def _parents_made(dst: Path) -> Iterator[None]:
-    """Create dst's missing parents and prove the last one writable; on any failure remove what was created."""
+    """Create dst's missing parents and prove the last one writable; on any failure remove what was
+    created."""
     made = []
     for parent in reversed(dst.parents):
         if not parent.exists():
@@ -241,16 +242,29 @@ def repair(
         )
     with _parents_made(dst):
         try:
-            return _rewrite(src, dst, base, reference, expert_layout, max_shard_bytes, progress, inv, virtual,
-                            before, start, timeline)  # fmt: skip
+            return _rewrite(
+                src,
+                dst,
+                base,
+                reference,
+                expert_layout,
+                max_shard_bytes,
+                progress,
+                inv,
+                virtual,
+                before,
+                start,
+                timeline,
+            )
         except (OSError, SafetensorsError) as err:
             raise RepairError(
                 f"repair of {src} failed: {type(err).__name__}: {err}; nothing was written"
             ) from None
 
 
-def _rewrite(src, dst, base, reference, expert_layout, max_shard_bytes, progress, inv, virtual, before, start,
-             timeline) -> RepairResult:  # fmt: skip
+def _rewrite(
+    src, dst, base, reference, expert_layout, max_shard_bytes, progress, inv, virtual, before, start, timeline
+) -> RepairResult:
     """The rewrite into a temporary sibling of dst, its checks, and the rename (see `repair`)."""
     from tqdm.auto import tqdm
 
@@ -336,6 +350,9 @@ def _verify(folder: Path, reference: str | Path | None) -> tuple[float | None, s
     if reference is None:
         return None, ""
     ref, got = reference_logits(reference), model_logits(model)
-    bad = [f"{who} logits: {w}" for who, w in (("reference", nonfinite_where(ref)), ("repaired", nonfinite_where(got)))
-           if w]  # fmt: skip
+    bad = [
+        f"{who} logits: {w}"
+        for who, w in (("reference", nonfinite_where(ref)), ("repaired", nonfinite_where(got)))
+        if w
+    ]
     return max_abs_diff(ref, got), (" (non-finite " + "; ".join(bad) + ")" if bad else "")

@@ -1,8 +1,9 @@
 """The doctor's findings: what is wrong (code), how bad (severity), the evidence, and the fix.
 
 Example:
-    >>> r = Report(path="ckpt", findings=[Finding("prefix-orig-mod", "error", "70/70 keys start with _orig_mod.",
-    ...            "strip it: key_mapping={r'^_orig_mod\\.': ''}", repairable=True)])
+    >>> f = Finding("prefix-orig-mod", "error", "70/70 keys start with _orig_mod.",
+    ...             "strip it: key_mapping={r'^_orig_mod\\.': ''}", repairable=True)
+    >>> r = Report(path="ckpt", findings=[f])
     >>> r.healthy, r.codes
     (False, ['prefix-orig-mod'])
 """

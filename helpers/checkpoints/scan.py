@@ -29,11 +29,15 @@ FLOAT_CODES = ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2")
 MAX_LISTED = 20  # tensors reported one by one; the rest are counted
 
 
-# float dtype -> (unsigned view, exponent mask): a value is NaN or ±inf exactly when its exponent bits are all 1
+# float dtype -> (unsigned view, exponent mask): a value is NaN or ±inf exactly when its exponent bits
+# are all 1
 EXPONENT = {
-    "F64": ("<u8", 0x7FF0000000000000), "F32": ("<u4", 0x7F800000), "F16": ("<u2", 0x7C00),
-    "BF16": ("<u2", 0x7F80), "F8_E5M2": ("u1", 0x7C),
-}  # fmt: skip
+    "F64": ("<u8", 0x7FF0000000000000),
+    "F32": ("<u4", 0x7F800000),
+    "F16": ("<u2", 0x7C00),
+    "BF16": ("<u2", 0x7F80),
+    "F8_E5M2": ("u1", 0x7C),
+}
 NAN_E4M3 = 0x7F  # float8_e4m3fn has no inf; NaN is S.1111.111
 
 
@@ -71,7 +75,8 @@ def _value(dtype: str, raw: Any) -> float:
 
 
 def nonfinite_tensors(stored: list[TensorInfo], pickled: dict[str, Any]) -> list[tuple[str, int, int, float]]:
-    """[(tensor name, non-finite count, first flat index, its value)] over every stored copy of every tensor."""
+    """[(tensor name, non-finite count, first flat index, its value)] over every stored copy of every
+    tensor."""
     import torch
 
     out = []
@@ -123,14 +128,25 @@ def scan_folder(folder: Path, stored: list[TensorInfo], pickled: dict[str, Any],
     """Add `nonfinite-weights` (one finding per tensor) and `checksum-mismatch` findings to `report`."""
     bad = nonfinite_tensors(stored, pickled)
     for name, count, first, value in bad[:MAX_LISTED]:
-        report.add("nonfinite-weights", "error", f"{name}: {count} non-finite value(s), first at flat index "
-                   f"{first} = {value}", "download the checkpoint again or restore it from a trusted copy; "
-                   "NaN/inf weights make every logit NaN")  # fmt: skip
+        report.add(
+            "nonfinite-weights",
+            "error",
+            f"{name}: {count} non-finite value(s), first at flat index {first} = {value}",
+            "download the checkpoint again or restore it from a trusted copy; "
+            "NaN/inf weights make every logit NaN",
+        )
     if len(bad) > MAX_LISTED:
-        report.add("nonfinite-weights", "error", f"{len(bad) - MAX_LISTED} more tensors hold NaN/inf",
-                   "restore the checkpoint from a trusted copy")  # fmt: skip
+        report.add(
+            "nonfinite-weights",
+            "error",
+            f"{len(bad) - MAX_LISTED} more tensors hold NaN/inf",
+            "restore the checkpoint from a trusted copy",
+        )
     changed = manifest_mismatches(Path(folder))
     if changed:
-        report.add("checksum-mismatch", "error", f"{len(changed)} file(s) differ from {MANIFEST}'s record, e.g. "
-                   f"{changed[0]}", "the bytes were damaged after they were written: rebuild or download "
-                   "the files again")  # fmt: skip
+        report.add(
+            "checksum-mismatch",
+            "error",
+            f"{len(changed)} file(s) differ from {MANIFEST}'s record, e.g. {changed[0]}",
+            "the bytes were damaged after they were written: rebuild or download the files again",
+        )

@@ -1,4 +1,5 @@
-"""Every failure mode side by side: what plain `from_pretrained` does, the diagnosis, the repair and its proof.
+"""Every failure mode side by side: what plain `from_pretrained` does, the diagnosis, the repair and its
+proof.
 
 Example:
     >>> rows = walk_failure_modes(Path(tempfile.mkdtemp()))      # doctest: +SKIP

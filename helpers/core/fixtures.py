@@ -317,8 +317,16 @@ def build_fixture(name: str, dest: Path | None = None, force: bool = False) -> P
         with atomic_folder(dest) as tmp:
             _write_checkpoint(build_model(name), tmp, SHARD_SIZE, also=stamp)
     except OSError as err:
-        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.ENOENT,
-                         errno.ENOSPC, errno.EDQUOT):  # fmt: skip
+        if err.errno in (
+            errno.EACCES,
+            errno.EPERM,
+            errno.EROFS,
+            errno.ENOTDIR,
+            errno.EEXIST,
+            errno.ENOENT,
+            errno.ENOSPC,
+            errno.EDQUOT,
+        ):
             raise _unwritable(dest, err) from None
         raise
     return dest

@@ -20,7 +20,8 @@ NB = "00 · Environment and the embedded model"
     "with its default pixel limits? Answer as a tuple `(width, height)`.",
     f"{NB}, 'The popular advice, executed' and the summary (no fixed 448×448)",
     sequence(),
-    "The processor keeps the aspect ratio and rounds each side to a multiple of 32 (16-px patches merged 2×2): "
+    "The processor keeps the aspect ratio and rounds each side to a multiple of 32 (16-px patches merged "
+    "2×2): "
     "{reference}. Compute it with `helpers.estimate.vision_tokens.resized_size(1000, 333)`.",
     answer_form="a (width, height) tuple",
 )
@@ -32,10 +33,12 @@ def _photo_resized() -> tuple[int, int]:
 
 @exercise(
     "00.2",
-    "The chapter loads the tiny MoE fixture. How many parameters does its sibling `tiny-dense` have in total?",
+    "The chapter loads the tiny MoE fixture. How many parameters does its sibling `tiny-dense` have in "
+    "total?",
     f"{NB}, 'The fixtures on disk'",
     number(),
-    "`census('tiny-dense').total_params` counts them on the meta device: {reference}. The dense sibling has the "
+    "`census('tiny-dense').total_params` counts them on the meta device: {reference}. The dense sibling has "
+    "the "
     "Qwen3-VL (qwen3_vl) architecture with plain MLPs instead of experts.",
 )
 def _tiny_dense_params() -> int:
@@ -61,7 +64,8 @@ def _tiny_dense_type() -> str:
 
 @exercise(
     "00.4",
-    "How much memory (RAM) does THIS machine have, in GiB (within 2%)? The check measures it on your machine.",
+    "How much memory (RAM) does THIS machine have, in GiB (within 2%)? The check measures it on your "
+    "machine.",
     f"{NB}, 'This machine'",
     number(rel_tol=0.02),
     "psutil reports {reference} GiB of RAM here (`psutil.virtual_memory().total / 2**30`); the environment "

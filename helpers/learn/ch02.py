@@ -105,7 +105,8 @@ def _first_layer_on_gpu1() -> int:
     "Qwen3-VL-235B-A22B-Instruct in bf16 (within 1%)? No GPU can hold less than that.",
     f"{NB}, section 2 'The real 30B-A3B layout, derived on the meta device'",
     number(rel_tol=0.01),
-    "`largest_no_split_layer(meta_model('Qwen3-VL-235B-A22B-Instruct', 'bfloat16'))` finds a decoder layer of "
+    "`largest_no_split_layer(meta_model('Qwen3-VL-235B-A22B-Instruct', 'bfloat16'))` finds a decoder layer "
+    "of "
     "{reference} GiB, nearly all of it the fused experts.",
 )
 def _largest_layer_235b() -> float:

@@ -47,7 +47,8 @@ def _lm_head_device() -> Any:
     "keep it in FP8 (True) rather than silently dequantise it to bf16 (False)? Answer as a dict GPU -> bool.",
     f"{NB}, section 4 'Quantisation: which bytes does each method really convert?' and section 5",
     mapping(),
-    "Transformers' FP8 quantiser keeps FP8 only from compute capability 8.9 up (data/hardware.json gives each "
+    "Transformers' FP8 quantiser keeps FP8 only from compute capability 8.9 up (data/hardware.json gives "
+    "each "
     "card's): {reference}. `fp8_stays_fp8(parse_gpus(gpu).compute_capability)` runs its own check.",
     answer_form="a dict",
 )

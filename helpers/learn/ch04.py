@@ -1,4 +1,5 @@
-"""Exercises of chapter 04 (the checkpoint doctor): freshly generated broken checkpoints to diagnose, repair and
+"""Exercises of chapter 04 (the checkpoint doctor): freshly generated broken checkpoints to diagnose, repair
+and
 load with a key mapping, judged by the doctor and by logits against the unbroken tiny fixture.
 
 Each case is a new copy of the tiny MoE fixture, damaged by `helpers.checkpoints.faults` and put under a
@@ -60,7 +61,8 @@ def _healthy() -> Path:
 
 @exercise(
     "04.1",
-    "`case('04.1')` is a checkpoint folder that loads WITHOUT an error. What is wrong with it? Answer with the "
+    "`case('04.1')` is a checkpoint folder that loads WITHOUT an error. What is wrong with it? Answer with "
+    "the "
     "doctor's finding code for the problem (a string such as 'prefix-orig-mod').",
     f"{NB}, 'Every failure mode, one row each'",
     one_of("not what the doctor reports for this folder"),
@@ -99,7 +101,8 @@ def _repaired(answer: Any, healthy: Path) -> Verdict:
 
 @exercise(
     "04.2",
-    "`case('04.2')` is another broken checkpoint. Write a repaired copy into a NEW folder and answer with that "
+    "`case('04.2')` is another broken checkpoint. Write a repaired copy into a NEW folder and answer with "
+    "that "
     "folder's path. It is right when the doctor finds it healthy AND its logits equal the unbroken model's.",
     f"{NB}, 'Every failure mode, one row each' and 'Reading one report in full'",
     _repaired,
@@ -135,11 +138,14 @@ def _mapping_loads(answer: Any, healthy: Path) -> Verdict:
 
 @exercise(
     "04.3",
-    "`case('04.3')` was saved from a model wrapped for training. Without repairing it, which `key_mapping` dict "
-    "makes `from_pretrained(case('04.3'), key_mapping=...)` load it correctly (logits equal the unbroken model)?",
+    "`case('04.3')` was saved from a model wrapped for training. Without repairing it, which `key_mapping` "
+    "dict "
+    "makes `from_pretrained(case('04.3'), key_mapping=...)` load it correctly (logits equal the unbroken "
+    "model)?",
     f"{NB}, 'Claim d' (key_mapping)",
     _mapping_loads,
-    "Every key starts with `module.` (DDP / DataParallel). `key_mapping={{r'^module\\.': ''}}` strips it at load "
+    "Every key starts with `module.` (DDP / DataParallel). `key_mapping={{r'^module\\.': ''}}` strips it at "
+    "load "
     "time and the logits equal those of {reference}; `_fast_init=False` would change nothing.",
     case=lambda: _case("04.3"),
     answer_form="a key_mapping dict",

@@ -62,10 +62,12 @@ def _receipt_truth() -> dict[str, Any]:
 
 @exercise(
     "07.2",
-    f"How many visual tokens does that receipt image cost when the request sets `max_pixels = {MAX_PIXELS:,}`?",
+    f"How many visual tokens does that receipt image cost when the request sets `max_pixels = "
+    f"{MAX_PIXELS:,}`?",
     f"{NB}, section 2 'The budget, before any inference'",
     number(),
-    f"`visual_tokens(*case('07.1').image.size, max_pixels={MAX_PIXELS})` = {{reference}}: the budget is known "
+    f"`visual_tokens(*case('07.1').image.size, max_pixels={MAX_PIXELS})` = {{reference}}: the budget is "
+    f"known "
     "before any inference.",
 )
 def _receipt_tokens() -> int:
@@ -88,7 +90,8 @@ def _typo_case() -> dict[str, Any]:
     "score does the chapter's evaluator give that prediction (within 0.001)?",
     f"{NB}, section 5 'What goes wrong, and how to spot it'",
     number(abs_tol=0.001),
-    "`score_fields(prediction, truth).mean` = {reference}: numbers still match, and ANLS gives each text with "
+    "`score_fields(prediction, truth).mean` = {reference}: numbers still match, and ANLS gives each text "
+    "with "
     "one typo partial credit (1 − edit distance / length), so a typo costs less than a wrong number.",
     case=_typo_case,
 )

@@ -49,7 +49,8 @@ def _redacted(answer: Any, reference: str) -> Verdict:
 
 @exercise(
     "08.1",
-    "`case('08.1')` is the text of a new lab report (English). Redact every personal identifier and keep every "
+    "`case('08.1')` is the text of a new lab report (English). Redact every personal identifier and keep "
+    "every "
     "clinical value, unit, range and date; answer with the redacted text.",
     f"{NB}, section 2 'Safety, step by step, before anything leaves'",
     _redacted,
@@ -74,7 +75,8 @@ def _lab_case() -> dict[str, Any]:
 @exercise(
     "08.2",
     "Read the lab page `case('08.2')['image']` (in Chinese) and answer as a JSON object with the keys of "
-    "`case('08.2')['fields']`: per analyte code its printed value, and `<code>_flag` H, L or N. The chapter's "
+    "`case('08.2')['fields']`: per analyte code its printed value, and `<code>_flag` H, L or N. The "
+    "chapter's "
     "evaluator scores it; 0.95 is a pass.",
     f"{NB}, section 5 'Scores and domain checks'",
     fields(min_score=0.95),

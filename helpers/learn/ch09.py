@@ -58,8 +58,10 @@ def _debt_ratio() -> float:
 
 @exercise(
     "09.2",
-    "Extract the statement's figures as a JSON object with the keys of `case('09.1')['fields']` (thousands, as "
-    "printed; negatives in parentheses are negative numbers). The chapter's evaluator scores it; 0.95 passes.",
+    "Extract the statement's figures as a JSON object with the keys of `case('09.1')['fields']` (thousands, "
+    "as "
+    "printed; negatives in parentheses are negative numbers). The chapter's evaluator scores it; 0.95 "
+    "passes.",
     f"{NB}, section 6 'Scores and checks'",
     fields(min_score=0.95),
     "The ground truth is {reference}; `score_fields` matches numbers within 1%, so a thousands separator or "
@@ -73,7 +75,8 @@ def _statement_truth() -> dict[str, Any]:
 
 @exercise(
     "09.3",
-    "By what fraction did revenue grow from 2024 to 2025 in that statement (e.g. 0.12 for 12%, within 0.001)?",
+    "By what fraction did revenue grow from 2024 to 2025 in that statement (e.g. 0.12 for 12%, within "
+    "0.001)?",
     f"{NB}, section 5 'The run: page by page, then combine; and the questions on their pages'",
     number(abs_tol=0.001),
     "revenue 2025 / revenue 2024 − 1 = {reference} (income statement, page 3, both columns).",

@@ -107,8 +107,9 @@ def reveal(exercise_id: str) -> CheckResult:
     ex = get(exercise_id)
     explanation = explain(ex, ex.reference())
     entry = record_attempt(ex.id, ok=None, revealed=True)
-    result = CheckResult(ex.id, "revealed", f"{ex.id}: {explanation}", explanation=explanation,
-                         wrong_tries=entry["wrong"])  # fmt: skip
+    result = CheckResult(
+        ex.id, "revealed", f"{ex.id}: {explanation}", explanation=explanation, wrong_tries=entry["wrong"]
+    )
     print(result.message)
     return result
 

@@ -1,4 +1,5 @@
-"""The reader's progress: every attempt and result, in one local JSON file under .cache/ (never sent anywhere).
+"""The reader's progress: every attempt and result, in one local JSON file under .cache/ (never sent
+anywhere).
 
 File: ``.cache/learn/progress.json`` (``QWEN3VL_PROGRESS`` names another file), written atomically (a
 temporary sibling, then `os.replace`), so an interrupted write never leaves half a file. Per exercise:
@@ -15,7 +16,9 @@ Example:
     1
     >>> status_of(load_progress()["exercises"].get("01.1"))
     'tried'
-    >>> _ = os.environ.pop("QWEN3VL_PROGRESS") if before is None else os.environ.update(QWEN3VL_PROGRESS=before)
+    >>> restore = {} if before is None else {"QWEN3VL_PROGRESS": before}
+    >>> _ = os.environ.pop("QWEN3VL_PROGRESS")
+    >>> os.environ.update(restore)
 """
 
 from __future__ import annotations
