@@ -14,8 +14,8 @@ records,
 - `infer` (05, 07): inputs (budgets), limits (request limits), generate, backends, serving, structured,
 sampling, cli;
   for 05: roofline, speed, batching, prefill, recommend, speed_plots, speed_cli; for 07: video_inputs
-- `checkpoints` (04): doctor, findings, scan (non-finite and hash scan), repair, verify, faults, keys,
-config_checks, report, walkthrough, cli
+- `checkpoints` (04): doctor, findings, scan (non-finite and hash scan), keys (names, layouts), repair,
+  verify, faults, config_checks, report, walkthrough, cli
 - `safety` (08): redaction, injection, policy, middleware, cli
 - `cases` (07-09): harness (the one comparison), docset, documents, doc_render, ocr, ocr_baselines,
   evaluation, pipeline, medical_docs, financial_docs, domain_checks, long_documents, grounding,

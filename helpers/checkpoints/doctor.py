@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,83 +323,6 @@ def inventory(path: str | Path, report: Report | None = None) -> tuple[Inventory
     return inv, report
 
 
-def analyse_names(inv: Inventory, report: Report) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Normalize names, find expert layouts; returns the tensors as the model would see them after repair."""
-    names = list(inv.tensors) + [n for n in inv.pickled if n not in inv.tensors]
-    lora = [n for n in names if K.is_lora(n)]
-    if lora:
-        report.add(
-            "adapter-not-merged",
-            "error",
-            f"{len(lora)} LoRA tensors, e.g. {lora[0]}",
-            "merge the adapter first: PeftModel.from_pretrained(base, …).merge_and_unload()",
-        )
-    applied: Counter[str] = Counter()
-    virtual: dict[str, tuple[str, tuple[int, ...]]] = {}
-    clash = []
-    for n in names:
-        new, codes = K.normalize_name(n)
-        applied.update(set(codes))
-        inv.renames[n] = new
-        if new in virtual:
-            clash.append(new)
-        virtual[new] = inv.spec(n)
-    for code, count in applied.items():
-        if code == "legacy-layout":
-            report.add(
-                code,
-                "error",
-                f"{count}/{len(names)} keys use the legacy layout (model.layers.* / visual.*); "
-                "Transformers 5.23 leaves those weights RANDOM",
-                "rename to model.language_model.* / model.visual.*",
-                True,
-            )
-        else:
-            prefix, who = K.PREFIX_INFO[code]
-            report.add(
-                code,
-                "error",
-                f"{count}/{len(names)} keys carry {prefix!r} (added by {who}); they load as RANDOM weights",
-                "strip it; at load time key_mapping={r'^"
-                + prefix.replace(".", "\\.")
-                + "': ''} does the same",
-                True,
-            )
-    if clash:
-        report.add(
-            "duplicate-tensor",
-            "error",
-            f"{len(clash)} names collide after normalization, e.g. {clash[0]}",
-            "keep one copy by hand",
-        )
-    groups = K.expert_groups(list(virtual))
-    for group, projs in groups.items():
-        idx = [set(projs.get(p, {})) for p in ("gate_proj", "up_proj", "down_proj")]
-        n_exp = max((max(s) + 1 for s in idx if s), default=0)
-        complete = all(s == set(range(n_exp)) for s in idx)
-        gate = virtual[projs["gate_proj"][0]] if complete else None
-        down = virtual[projs["down_proj"][0]] if complete else None
-        for p in projs.values():
-            for src in p.values():
-                virtual.pop(src)
-        if complete:
-            (i, h), dt = gate[1], gate[0]
-            gu, dn = K.fused_names(group)
-            virtual[gu] = (dt, (n_exp, 2 * i, h))
-            virtual[dn] = (down[0], (n_exp, *down[1]))
-    if groups:
-        report.add(
-            "experts-per-expert",
-            "error",
-            f"{len(groups)} MoE layers store per-expert tensors "
-            "(experts.N.gate_proj/up_proj/down_proj.weight); Transformers 5.23 does not convert them: "
-            "RANDOM experts",
-            "fuse into experts.gate_up_proj [E, 2I, H] and experts.down_proj [E, H, I]",
-            True,
-        )
-    return virtual
-
-
 def diagnose(path: str | Path) -> Report:
     """Examine a checkpoint folder; returns a Report (`.healthy`, `.findings`, `.table()`, `.to_json()`).
 
@@ -428,7 +350,7 @@ def examine(path: str | Path) -> tuple[Report, Inventory, dict[str, tuple[str, t
     if report.kind in ("adapter", "deepspeed", "dcp", "megatron"):
         return report, inv, {}
     scan_folder(Path(path), inv.stored, inv.pickled, report)
-    virtual = analyse_names(inv, report)
+    virtual = K.analyse_names(inv, report)
     cfg = inv.config
     if cfg is not None and virtual:
         moe = any(".mlp.experts." in n for n in virtual)
