@@ -11,7 +11,8 @@ Stage (chapters): modules
 - `estimate` (01): census, vision_tokens, video_tokens, memory, placement, memory_check, cli
 - `load` (02, 03): loading, device_maps, anatomy, offload, quantisation, monitor, claims
 - `infer` (05, 07): inputs (budgets), limits (request limits), generate, backends, serving, structured,
-  sampling, cli; for 05: roofline, speed, batching, prefill, recommend, speed_plots, speed_cli; for 07: video_inputs
+  sampling, cli; for 05: roofline, speed, batching, prefill, recommend, speed_plots, speed_cli;
+  for 07: video_inputs
 - `checkpoints` (04): doctor, findings, scan (non-finite and hash scan), keys (names, layouts), repair,
   verify, faults, config_checks, report, walkthrough, cli
 - `safety` (08): redaction, injection, policy, middleware, cli
