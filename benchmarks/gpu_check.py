@@ -175,6 +175,7 @@ def offload_decode(model, cfg: dict, inputs, device: str, layers_off: int, new: 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpu-smoke", action="store_true", help="same code path, tiny config on CPU, seconds")
+    ap.add_argument("--quick", action="store_true", help="on the GPU: contexts of 1K and 8K tokens only")
     args = ap.parse_args()
     import torch
 
@@ -190,7 +191,7 @@ def main() -> None:
         cfg, device, words, pages, new, layers_off = (
             model_config("Qwen/Qwen3-VL-30B-A3B-Instruct"),
             "cuda",
-            [1024, 8192, 32768],
+            [1024, 8192] if args.quick else [1024, 8192, 32768],
             [A4],
             16,
             8,
