@@ -323,20 +323,23 @@ def inventory(path: str | Path, report: Report | None = None) -> tuple[Inventory
     return inv, report
 
 
-def diagnose(path: str | Path) -> Report:
+def diagnose(path: str | Path, scan: bool = True) -> Report:
     """Examine a checkpoint folder; returns a Report (`.healthy`, `.findings`, `.table()`, `.to_json()`).
 
-    Raises CheckpointInputError only when the path is not a folder.
+    Raises CheckpointInputError only when the path is not a folder. `scan=False` skips reading the tensor
+    data (the non-finite and checksum scan): only for a folder whose bytes were already scanned elsewhere.
 
     Example:
         >>> r = diagnose(".cache/fixtures/tiny-moe")      # doctest: +SKIP
         >>> r.healthy, r.codes
         (True, [])
     """
-    return examine(path)[0]
+    return examine(path, scan)[0]
 
 
-def examine(path: str | Path) -> tuple[Report, Inventory, dict[str, tuple[str, tuple[int, ...]]]]:
+def examine(
+    path: str | Path, scan: bool = True
+) -> tuple[Report, Inventory, dict[str, tuple[str, tuple[int, ...]]]]:
     """`diagnose` that also returns what it read: (report, inventory, tensors as the model would see them).
 
     `repair` uses it so that the source's headers are read and analysed once.
@@ -349,7 +352,8 @@ def examine(path: str | Path) -> tuple[Report, Inventory, dict[str, tuple[str, t
     inv, report = inventory(path)
     if report.kind in ("adapter", "deepspeed", "dcp", "megatron"):
         return report, inv, {}
-    scan_folder(Path(path), inv.stored, inv.pickled, report)
+    if scan:
+        scan_folder(Path(path), inv.stored, inv.pickled, report)
     virtual = K.analyse_names(inv, report)
     cfg = inv.config
     if cfg is not None and virtual:
