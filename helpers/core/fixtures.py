@@ -363,6 +363,10 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     if args.json:
         print(json.dumps({name: str(p) for name, p in built.items()}))
     else:
-        for name, p in built.items():
-            print(f"{name:12s} {folder_bytes(p) / MIB:7.1f} MiB  {p}")
+        import pandas as pd
+
+        rows = [
+            {"fixture": n, "MiB": round(folder_bytes(p) / MIB, 1), "folder": str(p)} for n, p in built.items()
+        ]
+        print(pd.DataFrame(rows).to_string(index=False))
     return 0

@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+import pandas as pd
+
 from helpers.core.errors import WorkbookError
 
 
@@ -103,6 +105,5 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl speed") -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        for k, v in result.items():
-            print(f"{k:28s} {v}")
+        print(pd.Series(result, dtype=object).to_string())
     return 0

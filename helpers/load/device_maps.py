@@ -170,7 +170,12 @@ class DevicePlan:
 
     def summary(self) -> str:
         parts = ", ".join(f"{device_label(d)} {fmt_gib(b, 1)}" for d, b in self.bytes_per_device.items())
-        return f"{self.hardware:<16} {self.strategy:<15} {parts}"
+        return f"{self.hardware}, {self.strategy}: {parts}"
+
+    def row(self) -> dict[str, Any]:
+        """One table row: hardware, strategy, then GiB placed on each device (a DataFrame takes a list)."""
+        placed = {f"{device_label(d)} (GiB)": round(b / GIB, 1) for d, b in self.bytes_per_device.items()}
+        return {"hardware": self.hardware, "strategy": self.strategy, **placed}
 
 
 def plan_device_map(

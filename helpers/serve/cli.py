@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from helpers.core.errors import WorkbookError, cli_exit
 
 _SIZE = re.compile(r"^(\d+)[x×](\d+)$")
@@ -93,8 +95,10 @@ def plan_main(argv: list[str], prog: str) -> int:
         f"{plan.engine} on {plan.gpus}x{plan.gpu}, TP {plan.tp} x PP {plan.pp} x DP {plan.dp}"
         f"{' + EP' if plan.ep else ''}"
     )
-    for part, gib in plan.breakdown_gib().items():
-        print(f"  {part:<30} {gib:8.2f} GiB per GPU")
+    breakdown = pd.DataFrame(
+        [{"part": part, "GiB per GPU": round(gib, 2)} for part, gib in plan.breakdown_gib().items()]
+    )
+    print(breakdown.to_string(index=False))
     print(
         f"  KV cache: {plan.kv_cache_tokens:,} tokens; max concurrency at {plan.max_model_len:,} tokens: "
         f"{plan.max_concurrency}x; for the request mix ({plan.request_tokens:,} tokens): "
