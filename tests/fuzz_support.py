@@ -3,6 +3,7 @@ numbers. Every generator takes a `random.Random` so a case is reproducible from 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -87,6 +88,51 @@ def mutate_config(cfg: dict, rng) -> str:
     return kind
 
 
+def tree_hash(folder: Path) -> str:
+    """One hash of a folder's names and bytes: a source tree is unchanged exactly when it is equal."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def corrupt_index(folder: Path, rng) -> None:
+    """One damaging edit of the index: a dropped, absolute, parent or ghost entry, a wrong size, garbage."""
+    index = json.loads((folder / INDEX).read_text())
+    key = rng.choice(sorted(index["weight_map"]))
+    edit = rng.choice(["drop", "absolute", "parent", "ghost", "size", "garbage"])
+    if edit == "drop":
+        index["weight_map"].pop(key)
+    elif edit == "absolute":
+        index["weight_map"][key] = "/etc/" + index["weight_map"][key]
+    elif edit == "parent":
+        index["weight_map"][key] = "../" + index["weight_map"][key]
+    elif edit == "ghost":
+        index["weight_map"][key] = "model-99999-of-99999.safetensors"
+    elif edit == "size":
+        index["metadata"]["total_size"] += rng.choice([-1, 1, 4096])
+    text = json.dumps(index) if edit != "garbage" else json.dumps(index)[: rng.randrange(1, 200)]
+    replace_file(folder / INDEX, text.encode())
+
+
+def edit_header_entry(header: dict, name: str, rng) -> None:
+    """One damaging edit of a safetensors header entry (shape, dtype, offsets) or of its metadata."""
+    entry = header[name]
+    edit = rng.choice(["shape", "dtype", "offset", "drop", "meta"])
+    if edit == "shape" and entry["shape"]:
+        entry["shape"][rng.randrange(len(entry["shape"]))] += rng.choice([-1, 1, 7])
+    elif edit == "dtype":
+        entry["dtype"] = rng.choice(["F32", "F16", "I8", "XX"])
+    elif edit == "offset":
+        entry["data_offsets"][rng.randrange(2)] += rng.choice([-2, 2, 10**9])
+    elif edit == "drop":
+        header.pop(name)
+    else:
+        header.pop("__metadata__", None)
+
+
 def corrupt_checkpoint(folder: Path, kind: str, rng) -> str:
     """Damage a hard-linked copy of a healthy checkpoint in one way; returns a label."""
     shards = sorted(folder.glob("*.safetensors"))
@@ -120,35 +166,9 @@ def corrupt_checkpoint(folder: Path, kind: str, rng) -> str:
         replace_file(folder / "config.json", json.dumps(cfg).encode())
         return f"config:{label}"
     elif kind == "index":
-        index = json.loads((folder / INDEX).read_text())
-        key = rng.choice(sorted(index["weight_map"]))
-        edit = rng.choice(["drop", "absolute", "parent", "ghost", "size", "garbage"])
-        if edit == "drop":
-            index["weight_map"].pop(key)
-        elif edit == "absolute":
-            index["weight_map"][key] = "/etc/" + index["weight_map"][key]
-        elif edit == "parent":
-            index["weight_map"][key] = "../" + index["weight_map"][key]
-        elif edit == "ghost":
-            index["weight_map"][key] = "model-99999-of-99999.safetensors"
-        elif edit == "size":
-            index["metadata"]["total_size"] += rng.choice([-1, 1, 4096])
-        text = json.dumps(index) if edit != "garbage" else json.dumps(index)[: rng.randrange(1, 200)]
-        replace_file(folder / INDEX, text.encode())
+        corrupt_index(folder, rng)
     else:  # header edits
-        name = rng.choice([k for k in header if k != "__metadata__"])
-        entry = header[name]
-        edit = rng.choice(["shape", "dtype", "offset", "drop", "meta"])
-        if edit == "shape" and entry["shape"]:
-            entry["shape"][rng.randrange(len(entry["shape"]))] += rng.choice([-1, 1, 7])
-        elif edit == "dtype":
-            entry["dtype"] = rng.choice(["F32", "F16", "I8", "XX"])
-        elif edit == "offset":
-            entry["data_offsets"][rng.randrange(2)] += rng.choice([-2, 2, 10**9])
-        elif edit == "drop":
-            header.pop(name)
-        else:
-            header.pop("__metadata__", None)
+        edit_header_entry(header, rng.choice([k for k in header if k != "__metadata__"]), rng)
         text = json.dumps(header).encode()
         replace_file(shard, struct.pack("<Q", len(text)) + text + raw[start:])
     return kind

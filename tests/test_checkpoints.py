@@ -3,29 +3,18 @@ model whose logits equal the healthy one's; the source is never modified; failed
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from fuzz_support import tree_hash
 
 from helpers.checkpoints import RepairError, diagnose, repair
 from helpers.checkpoints.faults import FAULTS, make_variant
 from helpers.checkpoints.verify import max_abs_diff, reference_logits
 from helpers.core.fixtures import build_fixture
 from helpers.core.paths import ROOT
-
-
-def folder_hash(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        h.update(str(p.relative_to(folder)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
 
 # The specification, written here and NOT read from helpers.checkpoints.faults: fault -> (the finding the
 # doctor must report, whether the folder is harmless, whether repair can fix it). A module that changes its
@@ -85,7 +74,7 @@ def test_fault_diagnosed_and_repaired(name, tmp_path):
     assert report.has(code), str(report)
     assert report.healthy == harmless, str(report)
     assert report.repairable == repairable, str(report)
-    before = folder_hash(variant.path)
+    before = tree_hash(variant.path)
     dst = tmp_path / "fixed"
     if repairable:
         result = repair(
@@ -103,7 +92,7 @@ def test_fault_diagnosed_and_repaired(name, tmp_path):
         with pytest.raises(RepairError):
             repair(variant.path, dst, base=variant.reference, progress=False)
         assert not dst.exists()
-    assert folder_hash(variant.path) == before, "the source was modified"
+    assert tree_hash(variant.path) == before, "the source was modified"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".fixed")] == []
 
 
@@ -163,12 +152,12 @@ def test_repair_refuses_existing_dst_and_interrupt_leaves_nothing(tmp_path, monk
         return original(self, name, tensor)
 
     monkeypatch.setattr(io.ShardWriter, "write", interrupt)
-    before = folder_hash(variant.path)
+    before = tree_hash(variant.path)
     with pytest.raises(KeyboardInterrupt):
         repair(variant.path, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prefix-module", "taken"]
-    assert folder_hash(variant.path) == before
+    assert tree_hash(variant.path) == before
 
 
 def test_cli_exit_codes(tmp_path, capsys):

@@ -13,18 +13,14 @@ import shutil
 import struct
 from pathlib import Path
 
+from fuzz_support import corrupt_index, edit_header_entry, replace_file
+
 from helpers.checkpoints import diagnose
-from helpers.checkpoints.doctor import INDEX
 from helpers.checkpoints.verify import max_abs_diff, reference_logits
 from helpers.core.fixtures import build_fixture
 from helpers.load.loading import load_strict
 
 CASES = 300
-
-
-def _replace(path: Path, data: bytes) -> None:
-    path.unlink()  # never write through a hard link into the fixture
-    path.write_bytes(data)
 
 
 def _split(raw: bytes) -> tuple[dict, bytes]:
@@ -41,49 +37,24 @@ def corrupt(folder: Path, rng: random.Random) -> str:
         pos = rng.randrange(0, 8 + n)
         data = bytearray(raw)
         data[pos] ^= rng.randrange(1, 256)
-        _replace(shard, bytes(data))
+        replace_file(shard, bytes(data))
     elif kind == "truncate":
-        _replace(shard, raw[: rng.randrange(0, len(raw))])
+        replace_file(shard, raw[: rng.randrange(0, len(raw))])
     elif kind == "append":
-        _replace(shard, raw + bytes(rng.randrange(1, 64)))
+        replace_file(shard, raw + bytes(rng.randrange(1, 64)))
     elif kind in ("header", "rename"):
         header, data = _split(raw)
         name = rng.choice([k for k in header if k != "__metadata__"])
-        entry = header[name]
         if kind == "rename":
             new = list(name)
             new[rng.randrange(len(new))] = rng.choice("abcxyz._0123")
             header["".join(new)] = header.pop(name)
         else:
-            edit = rng.choice(["shape", "dtype", "offset", "drop", "meta"])
-            if edit == "shape" and entry["shape"]:
-                entry["shape"][rng.randrange(len(entry["shape"]))] += rng.choice([-1, 1, 7])
-            elif edit == "dtype":
-                entry["dtype"] = rng.choice(["F32", "F16", "I8", "XX"])
-            elif edit == "offset":
-                entry["data_offsets"][rng.randrange(2)] += rng.choice([-2, 2, 10**9])
-            elif edit == "drop":
-                header.pop(name)
-            else:
-                header.pop("__metadata__", None)
+            edit_header_entry(header, name, rng)
         text = json.dumps(header).encode()
-        _replace(shard, struct.pack("<Q", len(text)) + text + data)
+        replace_file(shard, struct.pack("<Q", len(text)) + text + data)
     else:
-        index = json.loads((folder / INDEX).read_text())
-        key = rng.choice(sorted(index["weight_map"]))
-        edit = rng.choice(["drop", "absolute", "parent", "ghost", "size", "garbage"])
-        if edit == "drop":
-            index["weight_map"].pop(key)
-        elif edit == "absolute":
-            index["weight_map"][key] = "/etc/" + index["weight_map"][key]
-        elif edit == "parent":
-            index["weight_map"][key] = "../" + index["weight_map"][key]
-        elif edit == "ghost":
-            index["weight_map"][key] = "model-99999-of-99999.safetensors"
-        elif edit == "size":
-            index["metadata"]["total_size"] += rng.choice([-1, 1, 4096])
-        text = json.dumps(index) if edit != "garbage" else json.dumps(index)[: rng.randrange(1, 200)]
-        _replace(folder / INDEX, text.encode())
+        corrupt_index(folder, rng)
     return kind
 
 

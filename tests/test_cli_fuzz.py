@@ -17,7 +17,6 @@ counts (cases per CLI, failures per property) as JSON; QWEN3VL_FUZZ_ENFORCE=0 re
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import json
 import math
@@ -38,6 +37,7 @@ from fuzz_support import (
     link_copy,
     mutate_config,
     png_bytes,
+    tree_hash,
 )
 
 from helpers.cli import main as cli_main
@@ -85,15 +85,6 @@ def _signature(paths: list[Path]) -> list[tuple]:
                 st = p.stat()
                 out.append((str(p), st.st_size, st.st_mtime_ns))
     return out
-
-
-def _tree_hash(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        h.update(str(p.relative_to(folder)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def _listing(folders: list[Path]) -> set[str]:
@@ -144,7 +135,7 @@ class Fuzzer:
         self.base = link_copy(self.fixtures["tiny-moe"], root / "pristine")
         self.base_logits = _logits_of(self.base)
         self.pool: dict[tuple[str, int], tuple[Path, str]] = {}
-        self.hashes: dict[Path, str] = {self.base: _tree_hash(self.base)}
+        self.hashes: dict[Path, str] = {self.base: tree_hash(self.base)}
         self.files = bad_files(root / "files")
         self.good_png = root / "files" / "good.png"
         self.good_png.write_bytes(png_bytes(64, 48))
@@ -161,7 +152,7 @@ class Fuzzer:
             folder = link_copy(self.fixtures["tiny-moe"], self.root / "pool" / f"{kind}-{key[1]}")
             label = corrupt_checkpoint(folder, kind, random.Random(f"{SEED}-{kind}-{key[1]}"))
             self.pool[key] = (folder, label)
-            self.hashes[folder] = _tree_hash(folder)
+            self.hashes[folder] = tree_hash(folder)
         return self.pool[key]
 
     def case_dir(self) -> Path:
@@ -518,7 +509,7 @@ class Fuzzer:
         del damaged
 
     def finish(self) -> dict:
-        changed = [str(p) for p, h in self.hashes.items() if _tree_hash(p) != h]
+        changed = [str(p) for p, h in self.hashes.items() if tree_hash(p) != h]
         if changed:
             self.failures[("all", "source-changed")] += len(changed)
         return {
