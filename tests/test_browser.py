@@ -186,12 +186,12 @@ def _wait_idle(page, timeout_s: float, until_executed: int | None = None) -> dic
     raise AssertionError(f"cells still running after {timeout_s:.0f} s: {state}")
 
 
-def _expected_estimate(model: str) -> list[str]:
-    """The figures notebook 01's calculator prints for `model` at its defaults, computed here."""
+def _expected_estimate(model: str, side: int) -> list[str]:
+    """The figures notebook 01's calculator prints for `model` with one page of `side` px, computed here."""
     from helpers.estimate.memory import estimate_peak_memory
 
     est = estimate_peak_memory(
-        CONFIGS_DIR / f"{model}.json", "bfloat16", 32768, 1, [(2480, int(2480 * 1.414))]
+        CONFIGS_DIR / f"{model}.json", "bfloat16", 32768, 1, [(side, int(side * 1.414))]
     )
     gib = est.gib()
     return [f"{model} bfloat16 ctx=32768"] + [
