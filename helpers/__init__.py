@@ -7,7 +7,8 @@ Data flows one way, and a stage imports only from the stages before it (tests/te
 
 Stage (chapters): modules
 - `core` (00, all): model (the one model resolver), configs, config_rules, chat, fixtures, safetensors_io,
-  records, run_record, compare, paths, errors, units, tables, banner, fonts, hardware, environment, runner
+  records, run_record, compare, arguments, paths, errors, units, tables, banner, fonts, hardware,
+  environment, runner
 - `estimate` (01): census, vision_tokens, video_tokens, memory, placement, memory_check, cli
 - `load` (02, 03): loading, device_maps, anatomy, offload, quantisation, monitor, claims
 - `infer` (05, 07): inputs (budgets), limits (request limits), generate, backends, serving, structured,

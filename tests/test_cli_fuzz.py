@@ -426,7 +426,9 @@ class Fuzzer:
         if command == "redact" and rng.random() < 0.4:
             extra, bad = rng.choice(args_bad), True
         stdout_err = rng.choice([None, None, None, errno.EPIPE, errno.ENOSPC])
-        bad = bad or stdout_err is not None
+        # a broken stdout only matters to a command that writes: `scan` of empty text prints nothing
+        writes = not (command == "scan" and name == "empty")
+        bad = bad or (stdout_err is not None and writes)
         label = f"{command} {name} {extra} stdout={stdout_err}"
         rc, out, err, hang, props = self.run_case(
             "redact",

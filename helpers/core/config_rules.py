@@ -61,7 +61,7 @@ def expert_count(text: dict[str, Any]) -> int:
 def _sizes(section: dict[str, Any], limits: dict[str, int], where: str) -> list[str]:
     out = []
     for key, bound in limits.items():
-        if key not in section or (section[key] is None and key in ("head_dim", "num_experts")):
+        if key not in section or (section[key] is None and key == "num_experts"):  # head_dim: an int
             continue
         value = section[key]
         if not is_count(value):

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 import helpers.estimate.memory as memory
+from helpers.core.arguments import ascii_int
 from helpers.core.errors import WorkbookError, cli_exit
 from helpers.core.model import select_model
 from helpers.core.tables import frame, to_text
@@ -54,8 +55,10 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
     p = argparse.ArgumentParser(prog=prog, description=memory.__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="config file, checkpoint folder, known Hub id, or tiny")
     p.add_argument("--dtype", default="bfloat16", help="bfloat16, float16, float32, fp8, int8, int4")
-    p.add_argument("--context", type=int, default=4096, help="text tokens per sequence (prompt + answer)")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument(
+        "--context", type=ascii_int, default=4096, help="text tokens per sequence (prompt + answer)"
+    )
+    p.add_argument("--batch", type=ascii_int, default=1)
     p.add_argument(
         "--image", action="append", default=[], metavar="WxH", help="an image per sequence (repeatable)"
     )
@@ -72,8 +75,8 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl") -> int:
         help="the reference (qwen-vl-utils) per-frame pixel cap for videos "
         "(off: Transformers 5.23's default)",
     )
-    p.add_argument("--max-pixels", type=int, default=None)
-    p.add_argument("--min-pixels", type=int, default=None)
+    p.add_argument("--max-pixels", type=ascii_int, default=None)
+    p.add_argument("--min-pixels", type=ascii_int, default=None)
     p.add_argument("--gpus", default=None, help="hardware, e.g. 2xA100-80GB (data/hardware.json)")
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager", "flash_attention_2"])

@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 
+from helpers.core.arguments import ascii_float, ascii_int
 from helpers.core.errors import WorkbookError, cli_exit
 from helpers.infer.backends import LocalBackend, is_http, make_backend
-from helpers.infer.limits import ascii_float, ascii_int, check_image, check_numbers, check_prompt
+from helpers.infer.limits import check_image, check_numbers, check_prompt
 
 
 def _load(backend: LocalBackend, setting: str | None) -> None:

@@ -13,9 +13,7 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import math
-import re
 from pathlib import Path
 
 from helpers.core.errors import WorkbookError
@@ -30,30 +28,6 @@ MAX_TIMEOUT_S = 3600.0
 
 class InputLimitError(WorkbookError, ValueError):
     """One request input is outside what the workbook accepts."""
-
-
-def ascii_int(text: str) -> int:
-    """argparse type: a whole number in ASCII digits (`int` also accepts other scripts' digits, e.g. '١٢').
-
-    Example:
-        >>> ascii_int("64")
-        64
-    """
-    if not re.fullmatch(r"\s*[+-]?[0-9]+\s*", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (use the digits 0-9)")
-    return int(text)
-
-
-def ascii_float(text: str) -> float:
-    """argparse type: a decimal number in ASCII digits (`float` also accepts other scripts' digits).
-
-    Example:
-        >>> ascii_float("2.5")
-        2.5
-    """
-    if not re.fullmatch(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use the digits 0-9)")
-    return float(text)
 
 
 def _count(flag: str, value: object, low: int, high: int) -> None:

@@ -17,6 +17,7 @@ import sys
 
 import pandas as pd
 
+from helpers.core.arguments import ascii_int
 from helpers.core.errors import WorkbookError
 
 
@@ -74,14 +75,14 @@ def main(argv: list[str] | None = None, prog: str = "qwen3vl speed") -> int:
         "--model", default="Qwen/Qwen3-VL-30B-A3B-Instruct", help="config, folder, Hub id or tiny"
     )
     roof.add_argument("--gpus", default="H200-141GB", help="a GPU profile from data/hardware.json, or cpu")
-    roof.add_argument("--batch", type=int, default=1)
-    roof.add_argument("--context", type=int, default=4096, help="tokens in each row's KV cache")
+    roof.add_argument("--batch", type=ascii_int, default=1)
+    roof.add_argument("--context", type=ascii_int, default=4096, help="tokens in each row's KV cache")
     bench = sub.add_parser("bench", help="measure decode on the bench-size random MoE (CPU)")
     bench.add_argument("--experts", default="grouped_mm", help="eager, grouped_mm or batched_mm")
     bench.add_argument("--attn", default="sdpa", help="sdpa or eager (flash attention needs CUDA)")
-    bench.add_argument("--batch", type=int, default=1)
-    bench.add_argument("--tokens", type=int, default=12, help="new tokens per row (at least 3)")
-    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--batch", type=ascii_int, default=1)
+    bench.add_argument("--tokens", type=ascii_int, default=12, help="new tokens per row (at least 3)")
+    bench.add_argument("--threads", type=ascii_int, default=2)
     for p in (roof, bench):
         p.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

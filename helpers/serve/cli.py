@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.core.arguments import ascii_float, ascii_int
 from helpers.core.errors import WorkbookError, cli_exit
 
 _SIZE = re.compile(r"^(\d+)[x×](\d+)$")
@@ -43,21 +44,23 @@ def plan_main(argv: list[str], prog: str) -> int:
     )
     parser.add_argument("--engine", choices=["vllm", "sglang"], default="vllm")
     parser.add_argument("--gpus", required=True, help="COUNTxCARD, e.g. 8xH100-80GB")
-    parser.add_argument("--tp", type=int, default=None, help="tensor parallel size (default: GPUs / (PP×DP))")
-    parser.add_argument("--pp", type=int, default=1)
-    parser.add_argument("--dp", type=int, default=1)
+    parser.add_argument(
+        "--tp", type=ascii_int, default=None, help="tensor parallel size (default: GPUs / (PP×DP))"
+    )
+    parser.add_argument("--pp", type=ascii_int, default=1)
+    parser.add_argument("--dp", type=ascii_int, default=1)
     parser.add_argument("--ep", action="store_true", help="expert parallel (MoE models)")
     parser.add_argument("--dtype", default="bfloat16", help="weights: bfloat16, fp8, int4 …")
-    parser.add_argument("--max-model-len", type=int, default=None)
+    parser.add_argument("--max-model-len", type=ascii_int, default=None)
     parser.add_argument(
-        "--gpu-memory-utilization", "--mem-fraction-static", dest="fraction", type=float, default=None
+        "--gpu-memory-utilization", "--mem-fraction-static", dest="fraction", type=ascii_float, default=None
     )
     parser.add_argument("--kv-cache-dtype", default="auto")
     parser.add_argument(
         "--image", action="append", type=_image, default=[], help="WxH of an image per request"
     )
-    parser.add_argument("--text-tokens", type=int, default=512, help="text tokens per request")
-    parser.add_argument("--output-tokens", type=int, default=512, help="generated tokens per request")
+    parser.add_argument("--text-tokens", type=ascii_int, default=512, help="text tokens per request")
+    parser.add_argument("--output-tokens", type=ascii_int, default=512, help="generated tokens per request")
     parser.add_argument(
         "--served-id", default=None, help="model id for the launch command (default: --model)"
     )
@@ -123,10 +126,10 @@ def batch_main(argv: list[str], prog: str) -> int:
     parser.add_argument("--served-model", required=True, help="the model's name on the servers")
     parser.add_argument("--docs", required=True, help="a document folder (with ground_truth.json)")
     parser.add_argument("--out", required=True, help="results JSONL (appended; a rerun resumes)")
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
-    parser.add_argument("--retries", type=int, default=3)
-    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--concurrency", type=ascii_int, default=4)
+    parser.add_argument("--timeout", type=ascii_float, default=120.0, help="seconds per request")
+    parser.add_argument("--retries", type=ascii_int, default=3)
+    parser.add_argument("--max-new-tokens", type=ascii_int, default=128)
     parser.add_argument(
         "--retry-failed", action="store_true", help="try the documents recorded as failed again"
     )
