@@ -70,6 +70,27 @@ def test_helpers_imports_resolve(path):
                     ), f"{path.name}: {node.module}.{alias.name}"
 
 
+def _code_asserts(path) -> list[ast.Assert]:
+    found = []
+    for cell in _cells(path):
+        if cell["cell_type"] != "code":
+            continue
+        python = "\n".join(
+            line for line in _source(cell).splitlines() if not line.lstrip().startswith(("%", "!"))
+        )
+        found += [n for n in ast.walk(ast.parse(python)) if isinstance(n, ast.Assert)]
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_asserts_what_it_teaches(path):
+    """Issue 16: a chapter asserts at least 3 of the figures its prose relies on, each on a computed name
+    (an assert on a constant could never fail)."""
+    asserts = _code_asserts(path)
+    on_names = [a for a in asserts if any(isinstance(n, ast.Name) for n in ast.walk(a.test))]
+    assert len(on_names) >= 3, f"{path.name} asserts {len(on_names)} computed figures; a chapter asserts >= 3"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_executes_headless(path, fixture_paths):
     """Executes with the embedded default, then its key figures must match data/reference/ (`make
