@@ -83,7 +83,7 @@ def test_vllm_profile_run_follows_the_engine_defaults():
     assert vllm_batch_defaults("A100-80GB", int(79.15 * GIB)) == (2048, 256)
     assert vllm_batch_defaults("A10-24GB", int(22.07 * GIB)) == (2048, 256)
     cfg = load_config_dict(A3B)
-    sampler = 1024 * cfg["text_config"]["vocab_size"] * SAMPLER_BYTES_PER_LOGIT
+    sampler = 1024 * cfg["text_config"]["vocab_size"] * SAMPLER_BYTES_PER_LOGIT["flashinfer"]
     forward_only = activation_bytes(cfg, 1, 8192, 0)
     assert activation_bytes(cfg, 1, 8192, 1024) >= sampler > forward_only  # steps in turn: the larger one
     h100 = plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192, text_only=True)
@@ -91,17 +91,34 @@ def test_vllm_profile_run_follows_the_engine_defaults():
     assert h100.activation_bytes >= sampler and a100.activation_bytes < sampler / 2
 
 
+def test_the_sampler_path_sets_the_profile_peak():
+    # llm-d measured 5.56 GiB of profile activations for Qwen3-0.6B at 1024 sequences on an H100 with the
+    # PyTorch sort path (config_explorer/empirical-vllm-memory-results.md); FlashInfer's path holds far less
+    qwen3_06b = {"hidden_size": 1024, "intermediate_size": 3072, "vocab_size": 151936}
+    torch_path = activation_bytes(qwen3_06b, 1, 8192, 1024, sampler="torch")
+    assert torch_path / GIB == pytest.approx(5.56, rel=0.05)
+    assert activation_bytes(qwen3_06b, 1, 8192, 1024) < torch_path / 2  # FlashInfer, the default
+    fast = plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192, text_only=True)
+    slow = plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192, text_only=True, sampler="torch")
+    assert slow.kv_cache_tokens < fast.kv_cache_tokens
+    with pytest.raises(PlanError, match="sampler"):
+        plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192, sampler="triton")
+
+
 def test_engine_logs_are_real_records_with_sources():
     logs = load_logs()
-    assert len(logs) >= 6
+    assert len(logs) >= 8
     assert len({log["gpu"] for log in logs}) >= 2 and {"vllm", "sglang"} <= {log["engine"] for log in logs}
     for log in logs:
         assert log["source"].startswith("https://github.com/") and log["quoted"]
         assert f"{log['kv_cache_tokens']:,}" in " ".join(log["quoted"]) or str(
             log["kv_cache_tokens"]
         ) in " ".join(log["quoted"])
+        assert log.get("sampler", "flashinfer") in SAMPLER_BYTES_PER_LOGIT
+        assert "sampler" not in log or len(log["sampler_note"]) > 80  # a deduced sampler says how
         if "available_kv_gib" in log and log["engine"] == "vllm":  # the figure is quoted, not derived
-            assert f"{log['available_kv_gib']} GiB" in " ".join(log["quoted"])
+            quoted = " ".join(log["quoted"])  # vLLM prints GiB; LMCache's table labels the same GiB "GB"
+            assert any(f"{log['available_kv_gib']} {unit}" in quoted for unit in ("GiB", "GB"))
         elif "available_kv_gib" in log:  # SGLang prints K and V sizes (GiB, labelled GB)
             sizes = re.findall(r"[KV] size: ([0-9.]+) GB", " ".join(log["quoted"]))
             assert len(sizes) == 2 and sum(map(float, sizes)) == pytest.approx(log["available_kv_gib"])
@@ -122,6 +139,7 @@ def test_planner_reproduces_the_logs_within_tolerance():
     reproduced = table.loc[sorted(set(known) - gaps)]
     assert (reproduced["plan_error_pct"].abs() <= 10).all()
     assert len({logs[i]["gpu"] for i in reproduced.index}) >= 2  # two card types reproduced from the card
+    assert len(reproduced) >= 3
     skipped = [i for i, log in logs.items() if log.get("weights_differ")]
     assert skipped and table.loc[skipped, "plan_tokens"].isna().all()
 

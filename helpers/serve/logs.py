@@ -39,7 +39,8 @@ def tolerance_tokens(logged: int, per_token: int) -> int:
 
 def _plan_for(log: dict[str, Any]):
     """The plan from the card, the logged flags and the engine's defaults for every flag not logged
-    (vLLM's ``--mm-encoder-tp-mode`` defaults to "weights": the vision tower is sharded, not replicated)."""
+    (vLLM's ``--mm-encoder-tp-mode`` defaults to "weights": the vision tower is sharded, not replicated;
+    a log's ``sampler`` names the top-k/top-p path its engine took when that is not FlashInfer)."""
     flags = log["flags"]
     tp = int(flags.get("tensor_parallel_size") or flags.get("tp") or 1)
     frac = flags.get("gpu_memory_utilization", flags.get("mem_fraction_static"))
@@ -57,6 +58,7 @@ def _plan_for(log: dict[str, Any]):
         max_num_seqs=flags.get("max_num_seqs"),
         encoder_dp=flags.get("mm_encoder_tp_mode") == "data",
         text_only=bool(log.get("text_only")),
+        sampler=log.get("sampler", "flashinfer"),
     )
 
 

@@ -55,12 +55,14 @@ BLOCK_TOKENS = 16
 KV_DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 NON_TORCH_GIB = 0.4  # CUDA context + allocator + NCCL: vLLM logs print 0.34-0.43 GiB (vllm#16570, #10517)
 # The sampler's dummy run in the profile (gpu_model_runner._dummy_sampler_run: top-k = vocab - 1, top-p
-# 0.9, temperature 0.5, so the full top-k/top-p path runs) holds per logit: the bf16 logits of
-# compute_logits (2 B), the sampler's fp32 copy (4), FlashInfer's top-k-masked logits (4) and their
-# softmax (4) in top_k_top_p_sampling_from_logits (v1/sample/ops/topk_topp_sampler.py). FlashInfer is
-# V1's default sampler when installed (vllm PR 11394; "In V1, None means True"), except from vllm PR 26859
-# (Oct 2025) to PR 40376 (Apr 2026), when the PyTorch sort path (about 38 B per logit) was the default.
-SAMPLER_BYTES_PER_LOGIT = 14
+# 0.9, temperature 0.5, so the full top-k/top-p path runs) holds per logit, by sampler
+# (v1/sample/ops/topk_topp_sampler.py): "flashinfer", the bf16 logits of compute_logits (2 B), the fp32
+# copy (4), the top-k-masked logits (4) and their softmax (4); "torch" (apply_top_k_top_p), the bf16 and
+# fp32 logits (6), the sort's values and int64 indices (12), its radix scratch (12) and the scatter's
+# index (8), about 38 B, as llm-d measured (5.56 GiB of activations for Qwen3-0.6B at 1024 sequences on
+# H100, config_explorer/empirical-vllm-memory-results.md). FlashInfer is V1's default when installed
+# (vllm PR 11394), except from vllm PR 26859 (Oct 2025) to PR 40376 (Apr 2026), when torch was.
+SAMPLER_BYTES_PER_LOGIT = {"flashinfer": 14, "torch": 38}
 SGLANG_CONTEXT_GIB = {1: 0.6, 2: 1.0}  # CUDA context (+ NCCL and custom all-reduce buffers when TP > 1)
 _SPEC = re.compile(r"^(?:(?P<count>\d+)\s*[x×]\s*)?(?P<gpu>[A-Za-z0-9.-]+)$")
 
@@ -181,11 +183,14 @@ def vllm_batch_defaults(gpu: str, total_bytes: int) -> tuple[int, int]:
     return 2048, 256
 
 
-def activation_bytes(cfg: dict[str, Any], tp: int, batched_tokens: int, max_num_seqs: int = 256) -> int:
+def activation_bytes(
+    cfg: dict[str, Any], tp: int, batched_tokens: int, max_num_seqs: int = 256, sampler: str = "flashinfer"
+) -> int:
     """Peak activations of the profile run (``gpu_model_runner.profile_run``), the larger of its two steps:
     the dummy forward pass, one decoder layer's working set for `batched_tokens` (residual, q/k/v, the
     MLP's gate-up or the routed experts' gate-up for top-k), and the dummy sampler run on `max_num_seqs`
-    rows of logits (``SAMPLER_BYTES_PER_LOGIT`` each) while the forward pass's hidden states are still held.
+    rows of logits (``SAMPLER_BYTES_PER_LOGIT[sampler]`` each) while the forward pass's hidden states are
+    still held.
 
     Example:
         >>> cfg = load_config_dict("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
@@ -199,8 +204,8 @@ def activation_bytes(cfg: dict[str, Any], tp: int, batched_tokens: int, max_num_
     else:
         mlp = 3 * int(t["intermediate_size"]) // tp
     forward = batched_tokens * 2 * (6 * hidden + mlp)
-    sampler = max_num_seqs * int(t["vocab_size"]) * SAMPLER_BYTES_PER_LOGIT + batched_tokens * hidden * 2
-    return max(forward, sampler)
+    per_logit = SAMPLER_BYTES_PER_LOGIT[sampler]
+    return max(forward, max_num_seqs * int(t["vocab_size"]) * per_logit + batched_tokens * hidden * 2)
 
 
 def encoder_output_bytes(cfg: dict[str, Any], image_tokens: int) -> int:
@@ -267,6 +272,7 @@ def plan_serving(
     encoder_dp: bool | None = None,
     text_only: bool = False,
     gpu_total_gib: float | None = None,
+    sampler: str = "flashinfer",
 ) -> ServingPlan:
     """The start-up arithmetic of `engine` for this model, cards and layout; PlanError if it cannot work.
 
@@ -274,10 +280,12 @@ def plan_serving(
     ``mem_fraction_static`` (default 0.88). `max_num_batched_tokens` and `max_num_seqs` default to vLLM's
     per-card choice (``vllm_batch_defaults``). `images` (W, H) describe one request of the expected mix.
     `encoder_dp` (vLLM ``--mm-encoder-tp-mode data``, the default here when TP > 1) replicates the vision
-    tower instead of sharding it.
+    tower instead of sharding it. `sampler` is the engine's top-k/top-p path ("flashinfer" or "torch").
     """
     if engine not in ("vllm", "sglang"):
         raise PlanError(f"unknown engine {engine!r}: use vllm or sglang")
+    if sampler not in SAMPLER_BYTES_PER_LOGIT:
+        raise PlanError(f"unknown sampler {sampler!r}: use flashinfer or torch")
     if kv_cache_dtype not in KV_DTYPE_BYTES:
         raise PlanError(
             f"unknown --kv-cache-dtype {kv_cache_dtype!r}: use one of {', '.join(KV_DTYPE_BYTES)}"
@@ -299,7 +307,7 @@ def plan_serving(
     default_batched, default_seqs = vllm_batch_defaults(gpu, total)
     batched = max_num_batched_tokens or default_batched
     max_image = max(visual_tokens(w, h) for w, h in images) if images else visual_tokens(4096, 4096)
-    act = activation_bytes(cfg, tp, batched, max_num_seqs or default_seqs)
+    act = activation_bytes(cfg, tp, batched, max_num_seqs or default_seqs, sampler)
     enc = 0 if text_only else encoder_bytes(cfg, max_image)
     held = 0 if text_only else encoder_output_bytes(cfg, max_image)  # cached through the LM + sampler steps
     notes: list[str] = []
