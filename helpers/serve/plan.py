@@ -3,9 +3,10 @@
 We never run an engine here; we do its start-up arithmetic from the config, the same way the engines do:
 
 - vLLM (``vllm/v1/worker/gpu_worker.py`` ``determine_available_memory``): KV bytes = total ×
-  ``gpu_memory_utilization`` − weights − the profile run's peak activations (language model at
-  ``max_num_batched_tokens``, the vision encoder on the largest image) − non-torch memory (CUDA context,
-  NCCL buffers). CUDA graphs are captured afterwards, out of the (1 − utilization) share.
+  ``gpu_memory_utilization`` − weights − the profile run's peak (``gpu_model_runner.profile_run``: the
+  vision encoder on the largest image, whose outputs stay cached while the language model runs
+  ``max_num_batched_tokens`` and then the sampler runs ``max_num_seqs`` rows) − non-torch memory (CUDA
+  context, NCCL buffers). CUDA graphs are captured afterwards, out of the (1 − utilization) share.
 - SGLang (``model_runner.py`` ``profile_max_num_token``): KV bytes = free memory after loading −
   total × (1 − ``mem_fraction_static``); activations and CUDA graphs live in the (1 − fraction) share.
 - Tokens = KV bytes / KV bytes per token per GPU, rounded down to whole 16-token blocks (vLLM).
@@ -53,6 +54,15 @@ GPU_TOTAL_GIB = {
 BLOCK_TOKENS = 16
 KV_DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 NON_TORCH_GIB = 0.4  # CUDA context + allocator + NCCL: vLLM logs print 0.34-0.43 GiB (vllm#16570, #10517)
+# The sampler's dummy run in the profile (gpu_model_runner._dummy_sampler_run: top-k = vocab - 1, top-p
+# 0.9, temperature 0.5, so the full top-k/top-p path runs) holds per logit, by sampler
+# (v1/sample/ops/topk_topp_sampler.py): "flashinfer", the bf16 logits of compute_logits (2 B), the fp32
+# copy (4), the top-k-masked logits (4) and their softmax (4); "torch" (apply_top_k_top_p), the bf16 and
+# fp32 logits (6), the sort's values and int64 indices (12), its radix scratch (12) and the scatter's
+# index (8), about 38 B, as llm-d measured (5.56 GiB of activations for Qwen3-0.6B at 1024 sequences on
+# H100, config_explorer/empirical-vllm-memory-results.md). FlashInfer is V1's default when installed
+# (vllm PR 11394), except from vllm PR 26859 (Oct 2025) to PR 40376 (Apr 2026), when torch was.
+SAMPLER_BYTES_PER_LOGIT = {"flashinfer": 14, "torch": 38}
 SGLANG_CONTEXT_GIB = {1: 0.6, 2: 1.0}  # CUDA context (+ NCCL and custom all-reduce buffers when TP > 1)
 _SPEC = re.compile(r"^(?:(?P<count>\d+)\s*[x×]\s*)?(?P<gpu>[A-Za-z0-9.-]+)$")
 
@@ -157,19 +167,52 @@ def weights_per_gpu(
     return int(first_stage), int(repl)
 
 
-def activation_bytes(cfg: dict[str, Any], tp: int, batched_tokens: int, max_num_seqs: int = 256) -> int:
-    """Peak activations of the profile run: one decoder layer's working set for `batched_tokens`
-    (residual, q/k/v, the MLP's gate-up or the routed experts' gate-up for top-k), plus fp32 logits and
-    the sampler's copies for `max_num_seqs` rows."""
+def vllm_batch_defaults(gpu: str, total_bytes: int) -> tuple[int, int]:
+    """(``max_num_batched_tokens``, ``max_num_seqs``) of ``vllm serve`` when neither flag is set.
+
+    ``vllm/engine/arg_utils.py`` ``EngineArgs.get_batch_defaults``: 8192 and 1024 on cards of at least
+    70 GiB whose name does not contain "a100" (large batches slow the A100 down, vllm PR 17885), else 2048
+    and 256.
+
+    Example:
+        >>> vllm_batch_defaults("H100-80GB", 80 * 2**30), vllm_batch_defaults("A100-80GB", 80 * 2**30)
+        ((8192, 1024), (2048, 256))
+    """
+    if total_bytes >= 70 * GIB and "a100" not in gpu.lower():
+        return 8192, 1024
+    return 2048, 256
+
+
+def activation_bytes(
+    cfg: dict[str, Any], tp: int, batched_tokens: int, max_num_seqs: int = 256, sampler: str = "flashinfer"
+) -> int:
+    """Peak activations of the profile run (``gpu_model_runner.profile_run``), the larger of its two steps:
+    the dummy forward pass, one decoder layer's working set for `batched_tokens` (residual, q/k/v, the
+    MLP's gate-up or the routed experts' gate-up for top-k), and the dummy sampler run on `max_num_seqs`
+    rows of logits (``SAMPLER_BYTES_PER_LOGIT[sampler]`` each) while the forward pass's hidden states are
+    still held.
+
+    Example:
+        >>> cfg = load_config_dict("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
+        >>> round(activation_bytes(cfg, 1, 8192, 1024) / 2**30, 2)
+        2.06
+    """
     t = _text(cfg)
     hidden = int(t["hidden_size"])
     if t.get("num_experts"):
         mlp = int(t["num_experts_per_tok"]) * 3 * int(t["moe_intermediate_size"]) // tp
     else:
         mlp = 3 * int(t["intermediate_size"]) // tp
-    per_token = 2 * (6 * hidden + mlp)
-    logits = max_num_seqs * int(t["vocab_size"]) * 4 * 3
-    return batched_tokens * per_token + logits
+    forward = batched_tokens * 2 * (6 * hidden + mlp)
+    per_logit = SAMPLER_BYTES_PER_LOGIT[sampler]
+    return max(forward, max_num_seqs * int(t["vocab_size"]) * per_logit + batched_tokens * hidden * 2)
+
+
+def encoder_output_bytes(cfg: dict[str, Any], image_tokens: int) -> int:
+    """The merged and deep-stack features the vision tower hands to the language model for one image."""
+    v = cfg.get("vision_config", {})
+    stacks = 1 + len(v.get("deepstack_visual_indexes", []))
+    return image_tokens * int(_text(cfg)["hidden_size"]) * stacks * 2 if v else 0
 
 
 def encoder_bytes(cfg: dict[str, Any], image_tokens: int) -> int:
@@ -180,8 +223,7 @@ def encoder_bytes(cfg: dict[str, Any], image_tokens: int) -> int:
         return 0
     patches = 4 * image_tokens
     block = patches * (6 * int(v["hidden_size"]) + 2 * int(v["intermediate_size"])) * 2
-    stacks = 1 + len(v.get("deepstack_visual_indexes", []))
-    return block + image_tokens * int(_text(cfg)["hidden_size"]) * stacks * 2
+    return block + encoder_output_bytes(cfg, image_tokens)
 
 
 def _check_layout(cfg: dict[str, Any], gpus: int, tp: int, pp: int, dp: int, ep: bool) -> None:
@@ -223,22 +265,27 @@ def plan_serving(
     memory_fraction: float | None = None,
     max_model_len: int | None = None,
     max_num_batched_tokens: int | None = None,
+    max_num_seqs: int | None = None,
     images: list[tuple[int, int]] | None = None,
     text_tokens: int = 512,
     output_tokens: int = 512,
     encoder_dp: bool | None = None,
     text_only: bool = False,
     gpu_total_gib: float | None = None,
+    sampler: str = "flashinfer",
 ) -> ServingPlan:
     """The start-up arithmetic of `engine` for this model, cards and layout; PlanError if it cannot work.
 
     `memory_fraction` is vLLM's ``gpu_memory_utilization`` (default 0.9) or SGLang's
-    ``mem_fraction_static`` (default 0.88). `images` (W, H) describe one request of the expected mix.
+    ``mem_fraction_static`` (default 0.88). `max_num_batched_tokens` and `max_num_seqs` default to vLLM's
+    per-card choice (``vllm_batch_defaults``). `images` (W, H) describe one request of the expected mix.
     `encoder_dp` (vLLM ``--mm-encoder-tp-mode data``, the default here when TP > 1) replicates the vision
-    tower instead of sharding it.
+    tower instead of sharding it. `sampler` is the engine's top-k/top-p path ("flashinfer" or "torch").
     """
     if engine not in ("vllm", "sglang"):
         raise PlanError(f"unknown engine {engine!r}: use vllm or sglang")
+    if sampler not in SAMPLER_BYTES_PER_LOGIT:
+        raise PlanError(f"unknown sampler {sampler!r}: use flashinfer or torch")
     if kv_cache_dtype not in KV_DTYPE_BYTES:
         raise PlanError(
             f"unknown --kv-cache-dtype {kv_cache_dtype!r}: use one of {', '.join(KV_DTYPE_BYTES)}"
@@ -257,16 +304,17 @@ def plan_serving(
     if max_len > limit:
         raise PlanError(f"--max-model-len {max_len} exceeds the model's {limit} positions: lower it")
     weights, replicated = weights_per_gpu(model, dtype, tp, pp, dp, ep, encoder_dp, text_only)
-    big = total >= 70 * GIB
-    batched = max_num_batched_tokens or (8192 if big else 2048)
+    default_batched, default_seqs = vllm_batch_defaults(gpu, total)
+    batched = max_num_batched_tokens or default_batched
     max_image = max(visual_tokens(w, h) for w, h in images) if images else visual_tokens(4096, 4096)
-    act = activation_bytes(cfg, tp, batched)
+    act = activation_bytes(cfg, tp, batched, max_num_seqs or default_seqs, sampler)
     enc = 0 if text_only else encoder_bytes(cfg, max_image)
+    held = 0 if text_only else encoder_output_bytes(cfg, max_image)  # cached through the LM + sampler steps
     notes: list[str] = []
     if engine == "vllm":
         non_torch = int(NON_TORCH_GIB * GIB)
         budget = int(total * frac)
-        kv = budget - weights - max(act, enc) - non_torch
+        kv = budget - weights - max(held + act, enc) - non_torch
         graphs = int(0.5 * GIB if pp == 1 else 0.3 * GIB)
         if total - budget < graphs:
             notes.append(
@@ -307,7 +355,7 @@ def plan_serving(
         encoder_dp=encoder_dp,
         weights_bytes_per_gpu=weights,
         replicated_bytes_per_gpu=replicated,
-        activation_bytes=act if engine == "vllm" else 0,
+        activation_bytes=held + act if engine == "vllm" else 0,
         encoder_bytes=enc if engine == "vllm" else 0,
         non_torch_bytes=non_torch,
         cuda_graph_bytes=graphs,
