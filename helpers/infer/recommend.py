@@ -3,7 +3,9 @@
 For every GPU profile in data/hardware.json and for this machine's CPU:
 * GPUs: how many cards the bf16 weights and one request's peak need (the estimator, helpers.estimate).
 * experts: on CUDA ``grouped_mm`` where Transformers can dispatch it (compute capability 8.0+, the rule in
-  integrations/moe.py), else ``batched_mm``; on this CPU the backend measured fastest.
+  integrations/moe.py), else ``batched_mm``; on this CPU the backend measured fastest. A backend whose
+  estimated peak does not fit is passed over for the next (``batched_mm`` gathers N·k expert matrices in
+  prefill: hundreds of GiB for a 4K-token prompt on the 30B-A3B), ``eager`` last.
 * attention: ``flash_attention_2`` where the package is installed and the card is 8.0+, else ``sdpa``; on
   this CPU the measured faster of sdpa and eager.
 * batch: the largest power of two up to `max_batch` whose estimated peak (context + one page per row)
@@ -34,20 +36,38 @@ from helpers.infer.roofline import gpu_bandwidths, roofline_tokens_per_s
 A4 = (2480, 3508)
 
 
-def _fits(cfg: dict[str, Any], batch: int, context: int, capacity: int, device: str, cap: int) -> bool:
+def _fits(
+    cfg: dict[str, Any], batch: int, context: int, capacity: int, device: str, cap: int, experts: str
+) -> bool:
     est = estimate_peak_memory(
-        cfg, context_tokens=context, batch=batch, images=[A4], max_pixels=cap, device=device
+        cfg,
+        context_tokens=context,
+        batch=batch,
+        images=[A4],
+        max_pixels=cap,
+        device=device,
+        experts_implementation=experts,
     )
     return est.peak_bytes <= capacity
 
 
 def _largest_batch(
-    cfg: dict[str, Any], context: int, capacity: int, device: str, cap: int, max_batch: int
+    cfg: dict[str, Any], context: int, capacity: int, device: str, cap: int, max_batch: int, experts: str
 ) -> int:
     best, b = 0, 1
-    while b <= max_batch and _fits(cfg, b, context, capacity, device, cap):
+    while b <= max_batch and _fits(cfg, b, context, capacity, device, cap, experts):
         best, b = b, b * 2
     return best
+
+
+def _fitting_experts(
+    cfg: dict[str, Any], candidates: list[str], context: int, capacity: int, device: str, cap: int
+) -> str:
+    """The first candidate whose batch-1 peak fits `capacity`, else ``eager`` (the smallest working set)."""
+    for experts in dict.fromkeys([*candidates, "eager"]):
+        if _fits(cfg, 1, context, capacity, device, cap, experts):
+            return experts
+    return "eager"
 
 
 def recommendations(
@@ -62,7 +82,8 @@ def recommendations(
     """One row per hardware profile (then "this CPU"); see the module docstring for each column's rule.
 
     `measured` (this CPU): best_experts, best_attn, compile_breakeven_tokens (None: compiling did not pay),
-    host_bandwidth (bytes/s), ram_bytes (optional, default: this machine's). `gpu_measured` (optional, from
+    host_bandwidth (bytes/s), ram_bytes (optional, default: this machine's), experts_ranking (optional:
+    the backends fastest first, tried in that order until one's peak fits). `gpu_measured` (optional, from
     benchmarks/gpu_check.py): best_experts, compile_breakeven_tokens.
     """
     import psutil
@@ -76,12 +97,13 @@ def recommendations(
         count = math.ceil(one.peak_bytes / hw.usable_gpu_bytes())
         count = 1 << max(count - 1, 0).bit_length()  # tensor/pipeline splits come in powers of two
         capacity = count * hw.usable_gpu_bytes()
-        batch = _largest_batch(cfg, context_tokens, capacity, "cuda", max_pixels, max_batch)
         grouped = hw.compute_capability >= (8, 0)
         if gpu_measured and gpu_measured.get("best_experts") and grouped:
-            experts = gpu_measured["best_experts"]
+            candidates = [gpu_measured["best_experts"], "grouped_mm"]
         else:
-            experts = "grouped_mm" if grouped else "batched_mm"
+            candidates = ["grouped_mm"] if grouped else ["batched_mm"]
+        experts = _fitting_experts(cfg, candidates, context_tokens, capacity, "cuda", max_pixels)
+        batch = _largest_batch(cfg, context_tokens, capacity, "cuda", max_pixels, max_batch, experts)
         pays = (gpu_measured or {}).get("compile_breakeven_tokens")
         rows.append(
             {
@@ -104,7 +126,9 @@ def recommendations(
             }
         )
     ram = measured.get("ram_bytes") or psutil.virtual_memory().total
-    batch = _largest_batch(cfg, context_tokens, int(ram * 0.8), "cpu", max_pixels, max_batch)
+    ranking = measured.get("experts_ranking") or [measured["best_experts"]]
+    experts = _fitting_experts(cfg, ranking, context_tokens, int(ram * 0.8), "cpu", max_pixels)
+    batch = _largest_batch(cfg, context_tokens, int(ram * 0.8), "cpu", max_pixels, max_batch, experts)
     pays = measured.get("compile_breakeven_tokens")
     bandwidth = measured["host_bandwidth"]
     fits = batch > 0
@@ -112,7 +136,7 @@ def recommendations(
         {
             "hardware": "this CPU",
             "gpus": 0,
-            "experts": measured["best_experts"],
+            "experts": experts,
             "attention": measured["best_attn"],
             "batch": batch,
             "cache": "static" if pays and pays <= tokens_per_session else "dynamic",

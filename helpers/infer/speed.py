@@ -30,41 +30,80 @@ EXPERTS_BACKENDS = ("eager", "grouped_mm", "batched_mm")
 ATTN_BACKENDS = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
 MAX_BATCH = 256
 MAX_PIXELS_RANGE = (32 * 32, 16_777_216)
-# The 30B-A3B's expert count and top-k (128, 8) with every width scaled down by 8 (hidden 2048 -> 256,
-# moe_intermediate 768 -> 96: the same 8:3 ratio, never square, see helpers.core.configs; vocabulary
-# 151,936 -> 18,992, so the output projection keeps its share of the bytes per token), 8 layers.
-# The scaled vocabulary has no image or chat tokens: the bench model takes random text ids
+# The bench MoE: the 30B-A3B's expert count and top-k (128, 8), its 3:8 moe_intermediate:hidden ratio (never
+# square, see helpers.core.configs), 8 layers, and every width divided by BENCH_WIDTH_DIVISOR. Why 32: on a
+# GPU at batch 1, one expert's two GEMMs read ~9 MiB in ~2 us while the eager loop spends ~10 kernel launches
+# (~5 us each) around them, so dispatch outweighs compute ~20:1. On this CPU an op costs ~5-10 us to
+# dispatch, and hidden 64 / moe_intermediate 24 keeps an expert's GEMMs at ~1 us: the same regime. At 1/8
+# (hidden 256) the GEMMs cost as much as their dispatch and the backends' ranking is the compute-bound one
+# (`benchmarks/speed.py` reports both). The vocabulary is scaled too, so the output projection keeps its
+# share of the bytes per token; it has no image or chat tokens: the bench model takes random text ids
 # (`bench_inputs`); chapters use the tiny fixture for anything with images.
-BENCH_VOCAB = 151_936 // 8
-BENCH_TEXT = {
-    "vocab_size": BENCH_VOCAB,
-    "bos_token_id": BENCH_VOCAB - 2,
-    "eos_token_id": BENCH_VOCAB - 1,
-    "hidden_size": 256,
-    "moe_intermediate_size": 96,
-    "num_hidden_layers": 8,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 64,
-    "num_experts": 128,
-    "num_experts_per_tok": 8,
-}
+BENCH_WIDTH_DIVISOR = 32
+BENCH_VOCAB = 151_936 // BENCH_WIDTH_DIVISOR
 
 
-def bench_config(layers: int | None = None) -> dict[str, Any]:
-    """The bench model's config: the real release config, 128 experts / top-8, widths scaled by 1/8.
+def bench_text(divisor: int = BENCH_WIDTH_DIVISOR) -> dict[str, Any]:
+    """The bench model's text_config overrides for widths divided by `divisor` (4 heads, 2 KV heads).
+
+    Example:
+        >>> t = bench_text(8)
+        >>> t["hidden_size"], t["moe_intermediate_size"], t["head_dim"], t["num_experts"]
+        (256, 96, 64, 128)
+    """
+    if divisor not in (2, 4, 8, 16, 32):
+        raise WorkbookError(f"width divisor {divisor!r}: use 2, 4, 8, 16 or 32")
+    vocab = 151_936 // divisor
+    return {
+        "vocab_size": vocab,
+        "bos_token_id": vocab - 2,
+        "eos_token_id": vocab - 1,
+        "hidden_size": 2048 // divisor,
+        "moe_intermediate_size": 768 // divisor,
+        "num_hidden_layers": 8,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 2048 // divisor // 4,
+        "num_experts": 128,
+        "num_experts_per_tok": 8,
+    }
+
+
+BENCH_TEXT = bench_text()
+
+
+def bench_config(layers: int | None = None, divisor: int = BENCH_WIDTH_DIVISOR) -> dict[str, Any]:
+    """The bench model's config: the real release config, 128 experts / top-8, widths divided by `divisor`.
 
     Example:
         >>> bench_config(layers=2)["text_config"]["num_hidden_layers"]
         2
     """
-    text = dict(BENCH_TEXT)
+    text = bench_text(divisor)
     if layers is not None:
         text["num_hidden_layers"] = layers
     return grown_config("tiny-moe", text)
 
 
-def bench_inputs(batch: int = 1, tokens: int = 64, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+def bench_dtype(device: str = "cpu") -> Any:
+    """The dtype to measure speed in on `device`: bfloat16 on CUDA and on CPUs with bf16 instructions
+    (AVX512-BF16/AMX, as oneDNN reports), float32 elsewhere, where bf16 GEMMs are converted to float32
+    op by op and every backend pays for it.
+
+    Example:
+        >>> str(bench_dtype("cuda"))
+        'torch.bfloat16'
+    """
+    import torch
+
+    if device.startswith("cuda") or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def bench_inputs(
+    batch: int = 1, tokens: int = 64, seed: int = 0, device: str = "cpu", vocab: int = BENCH_VOCAB
+) -> dict[str, Any]:
     """Random text ids below the bench vocabulary, a different prompt per row (batch x tokens, no padding).
 
     Example:
@@ -74,7 +113,7 @@ def bench_inputs(batch: int = 1, tokens: int = 64, seed: int = 0, device: str = 
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, BENCH_VOCAB - 2, (batch, tokens), generator=gen)
+    ids = torch.randint(0, vocab - 2, (batch, tokens), generator=gen)
     return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device)}
 
 

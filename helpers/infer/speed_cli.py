@@ -49,10 +49,10 @@ def _bench(args: argparse.Namespace) -> dict:
     import torch
 
     from helpers.core.fixtures import random_model
-    from helpers.infer.speed import bench_config, bench_inputs, set_backends, timed_generate
+    from helpers.infer.speed import bench_config, bench_dtype, bench_inputs, set_backends, timed_generate
 
     torch.set_num_threads(max(1, args.threads))
-    model = set_backends(random_model(bench_config()), args.experts, args.attn)
+    model = set_backends(random_model(bench_config()).to(bench_dtype("cpu")), args.experts, args.attn)
     # random ids below the bench model's scaled-down vocabulary (the real tokenizer's ids would not fit)
     inputs = bench_inputs(args.batch, 64)
     timed_generate(model, inputs, 3)  # warm-up
@@ -64,6 +64,7 @@ def _bench(args: argparse.Namespace) -> dict:
         "batch": args.batch,
         "prefill_tok_s": round(r["prefill_tok_s"], 1),
         "decode_tok_s": round(r["decode_tok_s"], 1),
+        "dtype": str(model.dtype).removeprefix("torch."),
     }
 
 
