@@ -254,16 +254,21 @@ def apply(tree: Path, edits: list[tuple[str, str, str]]) -> None:
         path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def pytest(tree: Path, tests: list[str], cache: Path, stop_first: bool, junit: Path | None = None) -> int:
+def pytest(
+    tree: Path, tests: list[str], cache: Path, stop_first: bool, junit: Path | None = None
+) -> tuple[int, str]:
+    """Run the tests in tree; (pytest's exit code, the first FAILED/ERROR line of its summary, or "")."""
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    env["QWEN3VL_CACHE"] = str(cache)
+    env["QWEN3VL_CACHE"], env["COLUMNS"] = str(cache), "250"  # COLUMNS: the summary's failure reasons in full
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
     if stop_first:
         cmd.insert(4, "-x")
     if junit is not None:
         cmd.append(f"--junitxml={junit}")
     done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
-    return done.returncode
+    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    return done.returncode, (failed or last)[0]
 
 
 def unmutated(tests: list[str]) -> dict[str, bool]:
@@ -285,8 +290,9 @@ def unmutated(tests: list[str]) -> dict[str, bool]:
     return out
 
 
-def run_mutation(mutation: Mutation) -> bool:
-    """True when the named tests fail on the mutated copy (killed)."""
+def run_mutation(mutation: Mutation) -> tuple[str, str]:
+    """("killed", why) when a named test FAILS on the mutated copy (pytest exit 1); ("survived", "") when
+    they pass; ("error", why) when pytest could not run them (collection or usage error, exit 2-5)."""
     with tempfile.TemporaryDirectory(prefix=f"mutation-{mutation.name}-") as tmp:
         tree = Path(tmp) / "repo"
         copy_tree(tree)
@@ -294,7 +300,8 @@ def run_mutation(mutation: Mutation) -> bool:
         # the fixtures' fingerprint hashes fixtures.py: a mutated copy builds its own, leaving the shared ones
         touches_fixtures = any(rel == "helpers/core/fixtures.py" for rel, _, _ in mutation.edits())
         cache = Path(tmp) / "cache" if touches_fixtures else SHARED_CACHE
-        return pytest(tree, list(mutation.tests), cache, stop_first=True) != 0
+        rc, why = pytest(tree, list(mutation.tests), cache, stop_first=True)
+        return ("killed" if rc == 1 else "survived" if rc == 0 else f"error (pytest exit {rc})"), why
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,22 +343,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for m in chosen:
         t0 = time.perf_counter()
-        killed = run_mutation(m)
-        seconds = time.perf_counter() - t0
-        print(f"{m.name}: {'killed' if killed else 'SURVIVED'} ({seconds:.0f} s)", flush=True)
+        outcome, why = run_mutation(m)
+        print(f"{m.name}: {outcome} ({time.perf_counter() - t0:.0f} s) {why}", flush=True)
         for test in m.tests:
             rows.append(
                 {
                     "mutation": m.name,
                     "test": test.replace("tests/", "").replace("test_reliability.py::", "reliability::"),
                     "unmutated": "passed" if passes[test] else "FAILED",
-                    "mutated": "killed" if killed else "survived",
+                    "mutated": outcome,
+                    "how it failed": why.split(" - ", 1)[-1][:60] if outcome != "survived" else "",
                 }
             )
     print(pd.DataFrame(rows).to_string(index=False))
-    survived = [
-        m.name for m in chosen if any(r["mutation"] == m.name and r["mutated"] == "survived" for r in rows)
-    ]
+    outcomes = {r["mutation"]: r["mutated"] for r in rows}
+    survived = [name for name, outcome in outcomes.items() if outcome != "killed"]
     failing = [t for t in tests if not passes[t]]
     print(
         f"{len(chosen)} mutation(s) in {time.perf_counter() - start:.0f} s; "
