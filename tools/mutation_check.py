@@ -11,8 +11,9 @@ Usage:
     python tools/mutation_check.py --list             # names, files and tests, nothing run
     python tools/mutation_check.py --only fonts-rcparams --only disk-threshold
 
-Ends with one line `RESULT {"mutations": N, "killed": K, "survived": [...]}`; exit 1 if any survived,
-2 on bad input (an unknown --only name).
+Ends with one line `RESULT {"mutations": N, "killed": K, "survived": [...]}` ("survived": every mutation
+no test failed on, an errored pytest run included); exit 1 if any survived or a test fails unmutated, 2 on
+bad input (an unknown --only name).
 """
 
 from __future__ import annotations
@@ -169,9 +170,9 @@ MUTATIONS: list[Mutation] = [
     M(
         "census-legacy-expert-key",
         (REL + "test_census_reads_the_expert_count_like_transformers",),
-        "helpers/core/config_rules.py",
-        'for key in ("num_local_experts", "num_experts"):',
-        'for key in ("num_experts",):',
+        "helpers/estimate/census.py",
+        "    e_total = expert_count(text)",
+        '    e_total = int(text.get("num_experts", 0) or 0)',
     ),
     M(
         "repair-dst-inside-src",
