@@ -59,15 +59,16 @@ def test_pair_answers_follow_from_both_receipts(monkeypatch):
 
     def spy(rng, shop, good):
         data = real(rng, shop, good)
-        drawn.append((data, good))
+        drawn.append((data, good, next(i["unit"] for i in data["items"] if i["name"] == good)))
         return data
 
     monkeypatch.setattr(D, "_receipt_data", spy)
-    cheaper = set()
-    for seed in range(40):
+    cheaper, ties = set(), 0
+    for seed in range(60):  # seed 46 draws equal unit prices (checked by `ties` below)
         drawn.clear()
         doc, images = D._receipt_pair(random.Random(seed), seed)
-        (a, good), (b, _) = drawn
+        (a, good, drawn_a), (b, _, drawn_b) = drawn
+        ties += drawn_a == drawn_b
         unit_a = next(i["unit"] for i in a["items"] if i["name"] == good)
         unit_b = next(i["unit"] for i in b["items"] if i["name"] == good)
         assert unit_a != unit_b and len(images) == 2
@@ -77,6 +78,7 @@ def test_pair_answers_follow_from_both_receipts(monkeypatch):
         assert doc.truth["total_diff"] == round(abs(a["total"] - b["total"]), 2)
         cheaper.add(doc.truth["cheaper"])
     assert cheaper == {"first", "second"}
+    assert ties >= 1  # the equal-price branch (second receipt changed, its total recomputed) was exercised
 
 
 def test_reuse_and_round_trip(tmp_path):

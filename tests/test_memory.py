@@ -80,6 +80,21 @@ def test_kv_cache_formula():
     slack = int(SLACK_FRACTION * (est.kv_cache_bytes + est.activation_bytes))
     assert est.overhead_bytes == CUDA_OVERHEAD_BYTES + slack
     assert est.peak_bytes - one.peak_bytes >= one.kv_cache_bytes  # a second sequence adds at least its KV
+    # a longer static cache changes the KV term alone: the peak moves by exactly that KV plus its slack
+    grown = estimate_peak_memory(
+        THIRTY,
+        context_tokens=1000,
+        images=[(2480, 3508)],
+        batch=1,
+        cache_implementation="static",
+        max_cache_len=32768,
+    )
+    extra = grown.kv_cache_bytes - one.kv_cache_bytes
+    assert grown.kv_cache_bytes == 32768 * kv_bytes_per_token(THIRTY) and extra > 0
+    assert grown.activation_bytes == one.activation_bytes and grown.weights_bytes == one.weights_bytes
+    slack = grown.overhead_bytes - one.overhead_bytes
+    assert abs(slack - SLACK_FRACTION * extra) <= 1
+    assert grown.peak_bytes - one.peak_bytes == extra + slack
 
 
 def test_estimate_grows_with_context_and_resolution():
