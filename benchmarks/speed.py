@@ -147,7 +147,9 @@ def main() -> None:
     # 7. roofline of this machine for the bench model
     bandwidth = measure_host_bandwidth()
     context = int(inputs1["input_ids"].shape[1]) + 12
-    roof = roofline_tokens_per_s(cfg, bandwidth, batch=1, context_tokens=context)
+    roof = roofline_tokens_per_s(
+        cfg, bandwidth, batch=1, context_tokens=context, dtype=str(dtype).removeprefix("torch.")
+    )
     result = {
         "eager_decode_tok_s": round(sdpa["eager"]["decode_tok_s"], 2),
         "grouped_mm_vs_eager": round(sdpa["grouped_mm"]["vs_eager"], 3) if "grouped_mm" in sdpa else None,

@@ -234,3 +234,18 @@ def test_left_padding_matches_one_by_one_and_right_warns(tiny):
     assert r["left_identical"]
     assert r["warnings"] and "right-padding" in r["warnings"][0]
     assert len(set(r["prompt_lengths"])) == 3
+
+
+def test_with_roofline_uses_the_dtype_and_gives_the_prefill_floor():
+    from helpers.infer.roofline import prefill_floor_s, with_roofline
+
+    cfg = bench_config(layers=2)
+    row = {"batch": 2, "decode_tok_s": 50.0, "prefill_tok_s": 400.0, "prompt_tokens": 16}
+    bf16, fp32 = (with_roofline([row], cfg, 1e10, 64, dtype)[0] for dtype in ("bfloat16", "float32"))
+    # float32 weights are twice the bytes: the roofline falls (not exactly half: the KV cache is the same)
+    assert 0.45 < fp32["roofline_tok_s"] / bf16["roofline_tok_s"] < 0.6
+    assert fp32["roofline_fraction"] == pytest.approx(50.0 / fp32["roofline_tok_s"])
+    floor = prefill_floor_s(cfg, 1e10, 32, dtype="float32")
+    assert fp32["prefill_floor_fraction"] == pytest.approx(floor / (32 / 400.0))
+    decode_only = with_roofline([{"batch": 1, "decode_tok_s": 1.0}], cfg, 1e10, 64)[0]
+    assert "prefill_floor_fraction" not in decode_only

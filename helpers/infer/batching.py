@@ -150,6 +150,7 @@ def batch_sweep(
     rows = [
         {
             "batch": b,
+            "prompt_tokens": runs[b][0]["prompt_tokens"],
             "decode_tok_s": statistics.median(r["decode_tok_s"] for r in runs[b]),
             "prefill_tok_s": statistics.median(r["prefill_tok_s"] for r in runs[b]),
         }

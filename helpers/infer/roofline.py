@@ -206,18 +206,21 @@ def describe(step: DecodeBytes) -> str:
     return json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in step.as_dict().items()})
 
 
-def prefill_floor_s(config: Any, bandwidth_bytes_s: float, tokens: int, images: bool = False) -> float:
+def prefill_floor_s(
+    config: Any, bandwidth_bytes_s: float, tokens: int, images: bool = False, dtype: str = "bfloat16"
+) -> float:
     """The least time a prefill of `tokens` tokens can take when bound by memory: every weight it uses read
-    once (the experts `tokens` routed tokens are expected to touch; the vision tower if `images`).
+    once (the experts `tokens` routed tokens are expected to touch; the vision tower if `images`), stored
+    in `dtype`.
 
     Example:
         >>> prefill_floor_s("tiny", 1e10, 100) > prefill_floor_s("tiny", 1e10, 1)
         True
     """
     cfg = model_config(config)
-    step = decode_bytes_per_step(cfg, 1, 0)
+    step = decode_bytes_per_step(cfg, 1, 0, dtype)
     t = cfg["text_config"]
-    by_comp = census(cfg).bytes_by_component("bfloat16")
+    by_comp = census(cfg).bytes_by_component(canonical_dtype(dtype))
     total = step.shared_bytes + (by_comp["vision"] if images else 0)
     if t.get("num_experts"):
         total += (
@@ -229,10 +232,15 @@ def prefill_floor_s(config: Any, bandwidth_bytes_s: float, tokens: int, images: 
 
 
 def with_roofline(
-    rows: list[dict[str, Any]], config: Any, bandwidth_bytes_s: float, context_tokens: int
+    rows: list[dict[str, Any]],
+    config: Any,
+    bandwidth_bytes_s: float,
+    context_tokens: int,
+    dtype: str = "bfloat16",
 ) -> list[dict[str, Any]]:
     """Each row (with `batch` and `decode_tok_s`) gets the roofline tok/s at its batch and the fraction
-    reached.
+    reached, for weights stored in `dtype`; a row that also has `prefill_tok_s` and `prompt_tokens` gets
+    `prefill_floor_fraction` (the memory-bound floor of that prefill over its measured time).
 
     Example:
         >>> with_roofline([{"batch": 1, "decode_tok_s": 10.0}], "tiny", 1e10, 64)[0]["roofline_fraction"] < 1
@@ -240,6 +248,12 @@ def with_roofline(
     """
     out = []
     for row in rows:
-        roof = roofline_tokens_per_s(config, bandwidth_bytes_s, int(row["batch"]), context_tokens)
-        out.append({**row, "roofline_tok_s": roof, "roofline_fraction": row["decode_tok_s"] / roof})
+        batch = int(row["batch"])
+        roof = roofline_tokens_per_s(config, bandwidth_bytes_s, batch, context_tokens, dtype=dtype)
+        extra = {"roofline_tok_s": roof, "roofline_fraction": row["decode_tok_s"] / roof}
+        if row.get("prefill_tok_s") and row.get("prompt_tokens"):
+            tokens = batch * int(row["prompt_tokens"])
+            floor = prefill_floor_s(config, bandwidth_bytes_s, tokens, dtype=dtype)
+            extra["prefill_floor_fraction"] = floor / (tokens / row["prefill_tok_s"])
+        out.append({**row, **extra})
     return out

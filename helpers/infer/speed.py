@@ -268,6 +268,7 @@ def compare_backends(
                 "experts": e,
                 "attn": a,
                 "batch": rs[0]["batch"],
+                "prompt_tokens": rs[0]["prompt_tokens"],
                 "prefill_tok_s": statistics.median(r["prefill_tok_s"] for r in rs),
                 "decode_tok_s": statistics.median(r["decode_tok_s"] for r in rs),
                 "tokens": rs[0]["tokens"],
