@@ -280,6 +280,23 @@ def compare_backends(
     return rows
 
 
+def can_compile(device: str = "cpu") -> bool:
+    """Whether `torch.compile` can build the decode step here: on CUDA (Triton ships with torch); on a CPU
+    when a C++ compiler is on PATH (inductor's CPU backend writes and compiles C++; $CXX if set).
+
+    Example:
+        >>> isinstance(can_compile("cpu"), bool)
+        True
+    """
+    import os
+    import shutil
+
+    if device.startswith("cuda"):
+        return True
+    names = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+    return any(shutil.which(n) for n in names if n)
+
+
 def compile_config(device: str = "cpu") -> Any:
     """Transformers' `CompileConfig` for `generate`: its defaults on CUDA (compiled decode step with CUDA
     graphs); on other devices mode "default", and the flag that lets `generate` compile there."""
