@@ -69,9 +69,6 @@ def bench_text(divisor: int = BENCH_WIDTH_DIVISOR) -> dict[str, Any]:
     }
 
 
-BENCH_TEXT = bench_text()
-
-
 def bench_config(layers: int | None = None, divisor: int = BENCH_WIDTH_DIVISOR) -> dict[str, Any]:
     """The bench model's config: the real release config, 128 experts / top-8, widths divided by `divisor`.
 
