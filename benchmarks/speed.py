@@ -57,6 +57,7 @@ def main() -> None:
         can_compile,
         compare_backends,
         compile_payoff,
+        greedy_tokens_by_backend,
     )
 
     start = time.perf_counter()
@@ -69,13 +70,8 @@ def main() -> None:
     experts = available_backends("cpu")["experts"]
 
     # 1. greedy tokens per backend, in float32 (bf16 near-ties of random weights flip argmaxes)
-    model.float()
-    same = {}
-    for e in experts:
-        model.set_experts_implementation(e)
-        with torch.inference_mode():
-            same[e] = model.generate(**inputs1, max_new_tokens=8, do_sample=False)[0].tolist()
     model.to(dtype)
+    same = greedy_tokens_by_backend(model, inputs1, experts)
     identical = all(v == same[experts[0]] for v in same.values())
 
     # 2. backends at batch 1 (both attentions) and 8, interleaved

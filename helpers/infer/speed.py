@@ -236,6 +236,35 @@ def set_backends(model: Any, experts: str | None = None, attn: str | None = None
     return model
 
 
+def greedy_tokens_by_backend(
+    model: Any, inputs: Any, experts: list[str], new_tokens: int = 8
+) -> dict[str, list[int]]:
+    """The greedy new tokens of row 0 under each experts backend, computed in float32 (with random weights
+    the top logits are near-ties, and bf16 rounding in another order can flip one); the model's dtype is
+    restored afterwards, and the last backend is left set.
+
+    Example:
+        >>> t = greedy_tokens_by_backend(m, bench_inputs(1, 16), ["eager", "batched_mm"])  # doctest: +SKIP
+        >>> t["eager"] == t["batched_mm"]  # doctest: +SKIP
+        True
+    """
+    import torch
+
+    dtype = model.dtype
+    model.float()
+    prompt = int(inputs["input_ids"].shape[1])
+    tokens = {}
+    try:
+        for e in experts:
+            model.set_experts_implementation(e)
+            with torch.inference_mode():
+                out = model.generate(**inputs, max_new_tokens=new_tokens, do_sample=False)
+            tokens[e] = out[0, prompt:].tolist()
+    finally:
+        model.to(dtype)
+    return tokens
+
+
 def compare_backends(
     model: Any,
     inputs: Any,
