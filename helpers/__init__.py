@@ -20,7 +20,7 @@ Stage (chapters): modules
 - `cases` (07-09): harness (the one comparison), docset, documents, doc_render, ocr, ocr_baselines,
   evaluation, pipeline, medical_docs, financial_docs, domain_checks, long_documents, grounding,
   grounding_truth, video_case
-- `serve` (06): plan, commands, logs, journal, fleet, stub, parity, figures, cli
+- `serve` (06): profile_run, plan, commands, logs, journal, fleet, stub, parity, figures, cli
 - `learn` (00-09, exercises): registry, judges, checker, progress, ch00, ch01, ch02, ch03, ch04, ch05, ch06,
   ch07, ch08, ch09
 

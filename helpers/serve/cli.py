@@ -59,6 +59,9 @@ def plan_main(argv: list[str], prog: str) -> int:
     parser.add_argument(
         "--image", action="append", type=_image, default=[], help="WxH of an image per request"
     )
+    parser.add_argument(
+        "--video", action="store_true", help="allow one video per prompt (vLLM profiles the largest video)"
+    )
     parser.add_argument("--text-tokens", type=ascii_int, default=512, help="text tokens per request")
     parser.add_argument("--output-tokens", type=ascii_int, default=512, help="generated tokens per request")
     parser.add_argument(
@@ -83,6 +86,7 @@ def plan_main(argv: list[str], prog: str) -> int:
             images=args.image or None,
             text_tokens=args.text_tokens,
             output_tokens=args.output_tokens,
+            profile_video=args.video,
         )
     except (WorkbookError, FileNotFoundError, KeyError) as err:
         return cli_exit(str(err).strip("'\""))

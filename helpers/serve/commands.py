@@ -40,7 +40,8 @@ def served_id(model: str) -> str:
 def launch_flags(plan: ServingPlan, images_per_prompt: int = 1) -> list[tuple[str, str]]:
     """(flag, reason) pairs for the plan's engine, in the order they appear on the command line."""
     gib = plan.kv_cache_bytes_per_gpu / GIB
-    mm = json.dumps({"image": images_per_prompt, "video": 0}, separators=(",", ":"))
+    videos = 1 if plan.profile_video else 0
+    mm = json.dumps({"image": images_per_prompt, "video": videos}, separators=(",", ":"))
     if plan.engine == "vllm":
         flags = [
             (
@@ -69,7 +70,9 @@ def launch_flags(plan: ServingPlan, images_per_prompt: int = 1) -> list[tuple[st
             (f"--gpu-memory-utilization {plan.memory_fraction}", f"leaves {gib:.1f} GiB of KV per GPU"),
             (
                 f"--limit-mm-per-prompt '{mm}'",
-                "images per prompt; no video, so the profile run reserves less",
+                "images per prompt; one video, so the profile run reserves the largest video's encoder cache"
+                if videos
+                else "images per prompt; no video, so the profile run reserves less",
             ),
         ]
         if plan.encoder_dp:

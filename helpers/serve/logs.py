@@ -40,8 +40,10 @@ def tolerance_tokens(logged: int, per_token: int) -> int:
 def _plan_for(log: dict[str, Any]):
     """The plan from the card, the logged flags and the engine's defaults for every flag not logged
     (vLLM's ``--mm-encoder-tp-mode`` defaults to "weights": the vision tower is sharded, not replicated;
+    videos are allowed unless ``limit_mm_per_prompt`` sets video 0, so vLLM profiles the largest video;
     a log's ``sampler`` names the top-k/top-p path its engine took when that is not FlashInfer)."""
     flags = log["flags"]
+    videos = (flags.get("limit_mm_per_prompt") or {}).get("video", 1)
     tp = int(flags.get("tensor_parallel_size") or flags.get("tp") or 1)
     frac = flags.get("gpu_memory_utilization", flags.get("mem_fraction_static"))
     return plan_serving(
@@ -59,6 +61,7 @@ def _plan_for(log: dict[str, Any]):
         encoder_dp=flags.get("mm_encoder_tp_mode") == "data",
         text_only=bool(log.get("text_only")),
         sampler=log.get("sampler", "flashinfer"),
+        profile_video=log["engine"] == "vllm" and videos > 0,
     )
 
 

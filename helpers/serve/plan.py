@@ -4,9 +4,10 @@ We never run an engine here; we do its start-up arithmetic from the config, the 
 
 - vLLM (``vllm/v1/worker/gpu_worker.py`` ``determine_available_memory``): KV bytes = total ×
   ``gpu_memory_utilization`` − weights − the profile run's peak (``gpu_model_runner.profile_run``: the
-  vision encoder on the largest image, whose outputs stay cached while the language model runs
-  ``max_num_batched_tokens`` and then the sampler runs ``max_num_seqs`` rows) − non-torch memory (CUDA
-  context, NCCL buffers). CUDA graphs are captured afterwards, out of the (1 − utilization) share.
+  vision encoder on the largest image, or video when videos are allowed, whose outputs stay cached, padded
+  to the encoder budget, while the language model runs ``max_num_batched_tokens`` and then the sampler
+  runs ``max_num_seqs`` rows; helpers.serve.profile_run) − non-torch memory (CUDA context, NCCL buffers).
+  CUDA graphs are captured afterwards, out of the (1 − utilization) share.
 - SGLang (``model_runner.py`` ``profile_max_num_token``): KV bytes = free memory after loading −
   total × (1 − ``mem_fraction_static``); activations and CUDA graphs live in the (1 − fraction) share.
 - Tokens = KV bytes / KV bytes per token per GPU, rounded down to whole 16-token blocks (vLLM).
@@ -36,6 +37,12 @@ from helpers.core.model import model_config
 from helpers.core.units import GIB
 from helpers.estimate.census import canonical_dtype, census
 from helpers.estimate.vision_tokens import visual_tokens
+from helpers.serve.profile_run import (  # noqa: F401 (re-exported: the profile-run model)
+    SAMPLER_BYTES_PER_LOGIT,
+    _text,
+    activation_bytes,
+    encoder_profile,
+)
 
 # Total memory torch reports per card (what the engines multiply by the utilisation), in GiB.
 # Sources: vLLM logs print `total_gpu_memory`: A100-40GB 39.38 (vllm#16570), RTX 3090 23.58 (vllm#10517);
@@ -54,15 +61,6 @@ GPU_TOTAL_GIB = {
 BLOCK_TOKENS = 16
 KV_DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 NON_TORCH_GIB = 0.4  # CUDA context + allocator + NCCL: vLLM logs print 0.34-0.43 GiB (vllm#16570, #10517)
-# The sampler's dummy run in the profile (gpu_model_runner._dummy_sampler_run: top-k = vocab - 1, top-p
-# 0.9, temperature 0.5, so the full top-k/top-p path runs) holds per logit, by sampler
-# (v1/sample/ops/topk_topp_sampler.py): "flashinfer", the bf16 logits of compute_logits (2 B), the fp32
-# copy (4), the top-k-masked logits (4) and their softmax (4); "torch" (apply_top_k_top_p), the bf16 and
-# fp32 logits (6), the sort's values and int64 indices (12), its radix scratch (12) and the scatter's
-# index (8), about 38 B, as llm-d measured (5.56 GiB of activations for Qwen3-0.6B at 1024 sequences on
-# H100, config_explorer/empirical-vllm-memory-results.md). FlashInfer is V1's default when installed
-# (vllm PR 11394), except from vllm PR 26859 (Oct 2025) to PR 40376 (Apr 2026), when torch was.
-SAMPLER_BYTES_PER_LOGIT = {"flashinfer": 14, "torch": 38}
 SGLANG_CONTEXT_GIB = {1: 0.6, 2: 1.0}  # CUDA context (+ NCCL and custom all-reduce buffers when TP > 1)
 _SPEC = re.compile(r"^(?:(?P<count>\d+)\s*[x×]\s*)?(?P<gpu>[A-Za-z0-9.-]+)$")
 
@@ -100,6 +98,7 @@ class ServingPlan:
     concurrency_for_mix: float
     memory_fraction: float
     kv_cache_dtype: str
+    profile_video: bool = False
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -128,10 +127,6 @@ def parse_gpu_spec(spec: str) -> tuple[int, str]:
     if not m or m.group("gpu") not in GPU_TOTAL_GIB:
         raise PlanError(f"unknown GPU {spec!r}: write COUNTxNAME with NAME one of {', '.join(GPU_TOTAL_GIB)}")
     return int(m.group("count") or 1), m.group("gpu")
-
-
-def _text(cfg: dict[str, Any]) -> dict[str, Any]:
-    return cfg.get("text_config", cfg)
 
 
 def kv_bytes_per_token(cfg: dict[str, Any], tp: int = 1, pp: int = 1, kv_cache_dtype: str = "auto") -> int:
@@ -183,49 +178,6 @@ def vllm_batch_defaults(gpu: str, total_bytes: int) -> tuple[int, int]:
     return 2048, 256
 
 
-def activation_bytes(
-    cfg: dict[str, Any], tp: int, batched_tokens: int, max_num_seqs: int = 256, sampler: str = "flashinfer"
-) -> int:
-    """Peak activations of the profile run (``gpu_model_runner.profile_run``), the larger of its two steps:
-    the dummy forward pass, one decoder layer's working set for `batched_tokens` (residual, q/k/v, the
-    MLP's gate-up or the routed experts' gate-up for top-k), and the dummy sampler run on `max_num_seqs`
-    rows of logits (``SAMPLER_BYTES_PER_LOGIT[sampler]`` each) while the forward pass's hidden states are
-    still held.
-
-    Example:
-        >>> cfg = load_config_dict("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
-        >>> round(activation_bytes(cfg, 1, 8192, 1024) / 2**30, 2)
-        2.06
-    """
-    t = _text(cfg)
-    hidden = int(t["hidden_size"])
-    if t.get("num_experts"):
-        mlp = int(t["num_experts_per_tok"]) * 3 * int(t["moe_intermediate_size"]) // tp
-    else:
-        mlp = 3 * int(t["intermediate_size"]) // tp
-    forward = batched_tokens * 2 * (6 * hidden + mlp)
-    per_logit = SAMPLER_BYTES_PER_LOGIT[sampler]
-    return max(forward, max_num_seqs * int(t["vocab_size"]) * per_logit + batched_tokens * hidden * 2)
-
-
-def encoder_output_bytes(cfg: dict[str, Any], image_tokens: int) -> int:
-    """The merged and deep-stack features the vision tower hands to the language model for one image."""
-    v = cfg.get("vision_config", {})
-    stacks = 1 + len(v.get("deepstack_visual_indexes", []))
-    return image_tokens * int(_text(cfg)["hidden_size"]) * stacks * 2 if v else 0
-
-
-def encoder_bytes(cfg: dict[str, Any], image_tokens: int) -> int:
-    """Peak of the vision tower on one image of `image_tokens` merged tokens (4 patches each): one block's
-    working set (hidden ×6 + MLP ×2) in bf16, plus the merged and deep-stack features handed to the LM."""
-    v = cfg.get("vision_config", {})
-    if not v:
-        return 0
-    patches = 4 * image_tokens
-    block = patches * (6 * int(v["hidden_size"]) + 2 * int(v["intermediate_size"])) * 2
-    return block + encoder_output_bytes(cfg, image_tokens)
-
-
 def _check_layout(cfg: dict[str, Any], gpus: int, tp: int, pp: int, dp: int, ep: bool) -> None:
     t = _text(cfg)
     heads, kv = int(t["num_attention_heads"]), int(t["num_key_value_heads"])
@@ -273,12 +225,15 @@ def plan_serving(
     text_only: bool = False,
     gpu_total_gib: float | None = None,
     sampler: str = "flashinfer",
+    profile_video: bool = False,
 ) -> ServingPlan:
     """The start-up arithmetic of `engine` for this model, cards and layout; PlanError if it cannot work.
 
     `memory_fraction` is vLLM's ``gpu_memory_utilization`` (default 0.9) or SGLang's
     ``mem_fraction_static`` (default 0.88). `max_num_batched_tokens` and `max_num_seqs` default to vLLM's
-    per-card choice (``vllm_batch_defaults``). `images` (W, H) describe one request of the expected mix.
+    per-card choice (``vllm_batch_defaults``). `images` (W, H) describe one request of the expected mix
+    (its tokens and concurrency); the profile run reserves for the largest image the processor accepts,
+    or with `profile_video` (vLLM without ``--limit-mm-per-prompt`` video 0) the largest video item.
     `encoder_dp` (vLLM ``--mm-encoder-tp-mode data``, the default here when TP > 1) replicates the vision
     tower instead of sharding it. `sampler` is the engine's top-k/top-p path ("flashinfer" or "torch").
     """
@@ -306,10 +261,9 @@ def plan_serving(
     weights, replicated = weights_per_gpu(model, dtype, tp, pp, dp, ep, encoder_dp, text_only)
     default_batched, default_seqs = vllm_batch_defaults(gpu, total)
     batched = max_num_batched_tokens or default_batched
-    max_image = max(visual_tokens(w, h) for w, h in images) if images else visual_tokens(4096, 4096)
     act = activation_bytes(cfg, tp, batched, max_num_seqs or default_seqs, sampler)
-    enc = 0 if text_only else encoder_bytes(cfg, max_image)
-    held = 0 if text_only else encoder_output_bytes(cfg, max_image)  # cached through the LM + sampler steps
+    # the vision tower's peak, then its output held (padded to the encoder budget) through the LM steps
+    enc, held = (0, 0) if text_only else encoder_profile(cfg, batched, max_len, video=profile_video)
     notes: list[str] = []
     if engine == "vllm":
         non_torch = int(NON_TORCH_GIB * GIB)
@@ -369,6 +323,7 @@ def plan_serving(
         concurrency_for_mix=round(tokens / per_request, 1),
         memory_fraction=frac,
         kv_cache_dtype=kv_cache_dtype,
+        profile_video=profile_video and not text_only,
         notes=notes,
     )
 
