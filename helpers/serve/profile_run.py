@@ -119,6 +119,7 @@ def largest_image_tokens() -> int:
     return visual_tokens(side, side)
 
 
+@lru_cache(maxsize=32)  # a search over up to 24,576 frame counts; the same lengths recur
 def vllm_video_profile(max_model_len: int) -> tuple[int, int]:
     """(merged tokens the encoder sees, prompt tokens the encoder budget is sized for) of the largest video
     item vLLM 0.11 profiles when videos are not disabled: the frame search of
