@@ -65,6 +65,7 @@ def main() -> None:
     rounds = 5 if args.quick else 9
     cfg = bench_config()
     dtype = bench_dtype("cpu")
+    dtype_name = str(dtype).removeprefix("torch.")
     model = random_model(cfg)
     inputs1, inputs8 = bench_inputs(1, 48), bench_inputs(8, 48)
     experts = available_backends("cpu")["experts"]
@@ -144,9 +145,7 @@ def main() -> None:
     # 7. roofline of this machine for the bench model
     bandwidth = measure_host_bandwidth()
     context = int(inputs1["input_ids"].shape[1]) + 12
-    roof = roofline_tokens_per_s(
-        cfg, bandwidth, batch=1, context_tokens=context, dtype=str(dtype).removeprefix("torch.")
-    )
+    roof = roofline_tokens_per_s(cfg, bandwidth, batch=1, context_tokens=context, dtype=dtype_name)
     result = {
         "eager_decode_tok_s": round(sdpa["eager"]["decode_tok_s"], 2),
         "grouped_mm_vs_eager": round(sdpa["grouped_mm"]["vs_eager"], 3) if "grouped_mm" in sdpa else None,
@@ -159,7 +158,7 @@ def main() -> None:
             3,
         ),
         "backends_token_identical_fp32": identical,
-        "dtype": str(dtype).removeprefix("torch."),
+        "dtype": dtype_name,
         "width_divisor": BENCH_WIDTH_DIVISOR,
         "best_backend_batch8": best8["experts"],
         "batch8_vs_eager": {r["experts"]: round(r["vs_eager"], 3) for r in rows8},

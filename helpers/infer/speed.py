@@ -40,7 +40,8 @@ MAX_PIXELS_RANGE = (32 * 32, 16_777_216)
 # share of the bytes per token; it has no image or chat tokens: the bench model takes random text ids
 # (`bench_inputs`); chapters use the tiny fixture for anything with images.
 BENCH_WIDTH_DIVISOR = 32
-BENCH_VOCAB = 151_936 // BENCH_WIDTH_DIVISOR
+RELEASE_VOCAB = 151_936
+BENCH_VOCAB = RELEASE_VOCAB // BENCH_WIDTH_DIVISOR
 
 
 def bench_text(divisor: int = BENCH_WIDTH_DIVISOR) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def bench_text(divisor: int = BENCH_WIDTH_DIVISOR) -> dict[str, Any]:
     """
     if divisor not in (2, 4, 8, 16, 32):
         raise WorkbookError(f"width divisor {divisor!r}: use 2, 4, 8, 16 or 32")
-    vocab = 151_936 // divisor
+    vocab = RELEASE_VOCAB // divisor
     return {
         "vocab_size": vocab,
         "bos_token_id": vocab - 2,

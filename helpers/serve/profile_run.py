@@ -113,9 +113,14 @@ def video_item(width: int, height: int, frames: int) -> tuple[int, int, int]:
     return w, h, grid_t * (h // r["factor"]) * (w // r["factor"])
 
 
+def largest_image_side() -> int:
+    """Side in pixels of the largest square image the image processor accepts (its max pixels)."""
+    return math.isqrt(default_rules().max_pixels)
+
+
 def largest_image_tokens() -> int:
-    """Merged tokens of the largest image the image processor accepts (a square of its max pixels)."""
-    side = math.isqrt(default_rules().max_pixels)
+    """Merged tokens of the largest image the image processor accepts."""
+    side = largest_image_side()
     return visual_tokens(side, side)
 
 
@@ -131,7 +136,7 @@ def vllm_video_profile(max_model_len: int) -> tuple[int, int]:
         >>> vllm_video_profile(8192)  # two frames of 3520x3520 when a third would not fit
         (12100, 151250)
     """
-    side = math.isqrt(default_rules().max_pixels)
+    side = largest_image_side()
     frames = 2
     while frames < VLLM_MAX_FRAMES_PER_VIDEO and video_item(side, side, frames + 1)[2] <= max_model_len:
         frames += 1
