@@ -20,7 +20,16 @@ from typing import Any
 
 from helpers.core.configs import load_config_dict
 from helpers.core.paths import CONFIGS_DIR, DATA_DIR
-from helpers.serve.plan import BLOCK_TOKENS, GIB, GPU_TOTAL_GIB, PlanError, kv_bytes_per_token, plan_serving
+from helpers.serve.plan import (
+    BLOCK_TOKENS,
+    GIB,
+    GPU_TOTAL_GIB,
+    NON_TORCH_GIB,
+    PlanError,
+    kv_bytes_per_token,
+    plan_serving,
+    vllm_non_torch_gib,
+)
 
 LOGS_DIR = DATA_DIR / "engine_logs"
 
@@ -37,7 +46,7 @@ def tolerance_tokens(logged: int, per_token: int) -> int:
     return max(int(0.1 * logged), GIB // per_token)
 
 
-def _plan_for(log: dict[str, Any]):
+def _plan_for(log: dict[str, Any], non_torch_gib: float | None = None):
     """The plan from the card, the logged flags and the engine's defaults for every flag not logged
     (vLLM's ``--mm-encoder-tp-mode`` defaults to "weights": the vision tower is sharded, not replicated;
     videos are allowed unless ``limit_mm_per_prompt`` sets video 0, so vLLM profiles the largest video;
@@ -62,6 +71,7 @@ def _plan_for(log: dict[str, Any]):
         text_only=bool(log.get("text_only")),
         sampler=log.get("sampler", "flashinfer"),
         profile_video=log["engine"] == "vllm" and videos > 0,
+        non_torch_gib=non_torch_gib,
     )
 
 
@@ -106,3 +116,33 @@ def compare_logs(folder: Path = LOGS_DIR):
     import pandas as pd
 
     return pd.DataFrame([compare_log(log) for log in load_logs(folder)])
+
+
+def non_torch_effect(folder: Path = LOGS_DIR):
+    """Each fully planned vLLM log with TP > 1, planned twice: charging the one-GPU non-torch figure, and
+    the term the planner uses (on NVLink cards the median of vLLM's own TP measurements). A DataFrame.
+
+    Example:
+        >>> t = non_torch_effect()
+        >>> bool((t["error_pct_planner"].abs() <= t["error_pct_one_gpu_figure"].abs()).all())
+        True
+    """
+    import pandas as pd
+
+    rows = []
+    for log in load_logs(folder):
+        tp = int(log["flags"].get("tensor_parallel_size") or 1)
+        if log["engine"] != "vllm" or tp == 1 or log["gpu"] not in GPU_TOTAL_GIB or log.get("weights_differ"):
+            continue
+        logged = int(log["kv_cache_tokens"])
+        flat, used = _plan_for(log, NON_TORCH_GIB).kv_cache_tokens, _plan_for(log).kv_cache_tokens
+        rows.append(
+            {
+                "log": log["id"],
+                "gpu": f"{log['gpus']}x{log['gpu']}",
+                "non_torch_gib_planner": round(vllm_non_torch_gib(log["gpu"], tp), 2),
+                "error_pct_one_gpu_figure": round(100 * (flat - logged) / logged, 2),
+                "error_pct_planner": round(100 * (used - logged) / logged, 2),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -6,7 +6,8 @@ We never run an engine here; we do its start-up arithmetic from the config, the 
   ``gpu_memory_utilization`` − weights − the profile run's peak (``gpu_model_runner.profile_run``: the
   vision encoder on the largest image, or video when videos are allowed, whose outputs stay cached, padded
   to the encoder budget, while the language model runs ``max_num_batched_tokens`` and then the sampler
-  runs ``max_num_seqs`` rows; helpers.serve.profile_run) − non-torch memory (CUDA context, NCCL buffers).
+  runs ``max_num_seqs`` rows; helpers.serve.profile_run) − non-torch memory (CUDA context; with TP on
+  NVLink cards also NCCL and all-reduce buffers, the median of vLLM's own measurements).
   CUDA graphs are captured afterwards, out of the (1 − utilization) share.
 - SGLang (``model_runner.py`` ``profile_max_num_token``): KV bytes = free memory after loading −
   total × (1 − ``mem_fraction_static``); activations and CUDA graphs live in the (1 − fraction) share.
@@ -26,14 +27,18 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from helpers.core.errors import WorkbookError
 from helpers.core.model import model_config
+from helpers.core.paths import DATA_DIR
 from helpers.core.units import GIB
 from helpers.estimate.census import canonical_dtype, census
 from helpers.estimate.vision_tokens import visual_tokens
@@ -60,7 +65,11 @@ GPU_TOTAL_GIB = {
 }
 BLOCK_TOKENS = 16
 KV_DTYPE_BYTES = {"auto": 2, "bfloat16": 2, "float16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
-NON_TORCH_GIB = 0.4  # CUDA context + allocator + NCCL: vLLM logs print 0.34-0.43 GiB (vllm#16570, #10517)
+NON_TORCH_GIB = 0.4  # CUDA context + allocator: one-GPU vLLM logs print 0.34-0.43 GiB (vllm#16570, #10517)
+# Cards sold with NVLink in their SXM form: there NCCL opens many channels (each with its own buffers) and
+# vLLM adds its custom all-reduce, so tensor parallelism costs vLLM about 2 GiB more non-torch memory.
+NVLINK_GPUS = frozenset({"A100-40GB", "A100-80GB", "A800-80GB", "H100-80GB", "H200-141GB"})
+NON_TORCH_SOURCE = DATA_DIR / "engine_memory" / "vllm_non_torch.json"
 SGLANG_CONTEXT_GIB = {1: 0.6, 2: 1.0}  # CUDA context (+ NCCL and custom all-reduce buffers when TP > 1)
 _SPEC = re.compile(r"^(?:(?P<count>\d+)\s*[x×]\s*)?(?P<gpu>[A-Za-z0-9.-]+)$")
 
@@ -135,6 +144,7 @@ def kv_bytes_per_token(cfg: dict[str, Any], tp: int = 1, pp: int = 1, kv_cache_d
     With TP above the KV-head count each rank keeps one (replicated) head, so the bytes stop falling.
 
     Example:
+        >>> from helpers.core.configs import load_config_dict
         >>> cfg = load_config_dict("data/configs/Qwen3-VL-30B-A3B-Instruct.json")
         >>> kv_bytes_per_token(cfg), kv_bytes_per_token(cfg, tp=8)
         (98304, 24576)
@@ -160,6 +170,33 @@ def weights_per_gpu(
     first_stage += vision if encoder_dp else vision / tp
     repl = replicated / pp + (vision if encoder_dp else 0)
     return int(first_stage), int(repl)
+
+
+@functools.cache
+def measured_tp_non_torch_gib() -> float:
+    """Median of vLLM's measured non-torch memory per GPU under tensor parallelism on NVLink cards
+    (data/engine_memory/vllm_non_torch.json: vLLM 0.19 logs of 13 TP 2-4 runs on H100, none of them a
+    run the planner is checked against).
+
+    Example:
+        >>> round(measured_tp_non_torch_gib(), 2)
+        2.09
+    """
+    rows = json.loads(NON_TORCH_SOURCE.read_text(encoding="utf-8"))["rows"]
+    return statistics.median(r["non_torch_gib"] for r in rows if r["tp"] > 1)
+
+
+def vllm_non_torch_gib(gpu: str, tp: int) -> float:
+    """The non-torch memory vLLM's profile run charges per GPU: the CUDA context (0.4 GiB), or with TP > 1
+    on an NVLink card the measured median, which adds NCCL's channel buffers and vLLM's all-reduce buffers.
+    PCIe cards keep the one-GPU figure: NCCL opens few channels there and vLLM turns its custom all-reduce
+    off beyond two PCIe GPUs (no public measurement of this term on PCIe cards was found).
+
+    Example:
+        >>> vllm_non_torch_gib("H100-80GB", 1), round(vllm_non_torch_gib("H100-80GB", 4), 2)
+        (0.4, 2.09)
+    """
+    return measured_tp_non_torch_gib() if tp > 1 and gpu in NVLINK_GPUS else NON_TORCH_GIB
 
 
 def vllm_batch_defaults(gpu: str, total_bytes: int) -> tuple[int, int]:
@@ -226,6 +263,7 @@ def plan_serving(
     gpu_total_gib: float | None = None,
     sampler: str = "flashinfer",
     profile_video: bool = False,
+    non_torch_gib: float | None = None,
 ) -> ServingPlan:
     """The start-up arithmetic of `engine` for this model, cards and layout; PlanError if it cannot work.
 
@@ -236,6 +274,7 @@ def plan_serving(
     or with `profile_video` (vLLM without ``--limit-mm-per-prompt`` video 0) the largest video item.
     `encoder_dp` (vLLM ``--mm-encoder-tp-mode data``, the default here when TP > 1) replicates the vision
     tower instead of sharding it. `sampler` is the engine's top-k/top-p path ("flashinfer" or "torch").
+    `non_torch_gib` overrides vLLM's non-torch charge per GPU (default ``vllm_non_torch_gib``).
     """
     if engine not in ("vllm", "sglang"):
         raise PlanError(f"unknown engine {engine!r}: use vllm or sglang")
@@ -266,7 +305,7 @@ def plan_serving(
     enc, held = (0, 0) if text_only else encoder_profile(cfg, batched, max_len, video=profile_video)
     notes: list[str] = []
     if engine == "vllm":
-        non_torch = int(NON_TORCH_GIB * GIB)
+        non_torch = int((vllm_non_torch_gib(gpu, tp) if non_torch_gib is None else non_torch_gib) * GIB)
         budget = int(total * frac)
         kv = budget - weights - max(held + act, enc) - non_torch
         graphs = int(0.5 * GIB if pp == 1 else 0.3 * GIB)
