@@ -107,7 +107,7 @@ def test_the_sampler_path_sets_the_profile_peak():
     slow = plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192, text_only=True, sampler="torch")
     assert slow.kv_cache_tokens < fast.kv_cache_tokens
     with pytest.raises(PlanError, match="sampler"):
-        plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192, sampler="triton")
+        plan_serving(A3B, "vllm", "1xH100-80GB", max_model_len=8192, sampler="multinomial")
 
 
 def test_engine_logs_are_real_records_with_sources():
@@ -138,7 +138,7 @@ def test_planner_reproduces_the_logs_within_tolerance():
     assert table.loc[known, "plan_ok"].notna().all() and len(known) >= 4
     assert not any(logs[i].get("known_gap") for i in known)  # no excused row among the full plans
     assert table.loc[known, "plan_ok"].all(), table.loc[known, ["plan_error_pct", "tolerance_tokens"]]
-    assert len(known) >= 5
+    assert len(known) >= 7
     assert len({logs[i]["gpu"] for i in known}) >= 3  # H100, A100 and A10 reproduced from the card alone
     assert "qwen3vl-1684-qwen3-vl-235b-fp8-8xA100" in known  # with vLLM 0.11's video profile
     assert "vllm-21348-qwen3-235b-fp8-4xH100-vllm" in known  # only with the measured TP non-torch term

@@ -230,6 +230,21 @@ MUTATIONS: list[Mutation] = [
         "if err.errno in (errno.ENOSPC, errno.EPIPE, errno.EBADF)",
         "if err.errno in (errno.EPIPE, errno.EBADF)",
     ),
+    # ---- issue 12: the planner's non-torch term and the v0.19 sampler path ----
+    M(
+        "serve-one-gpu-non-torch-everywhere",
+        ("tests/test_serve_plan.py::test_planner_reproduces_the_logs_within_tolerance",),
+        "helpers/serve/plan.py",
+        "return measured_tp_non_torch_gib() if tp > 1 and gpu in NVLINK_GPUS else NON_TORCH_GIB",
+        "return NON_TORCH_GIB",
+    ),
+    M(
+        "serve-triton-sampler-as-sort",
+        ("tests/test_serve_plan.py::test_planner_reproduces_the_logs_within_tolerance",),
+        "helpers/serve/profile_run.py",
+        '"torch": 38, "triton": 14}',
+        '"torch": 38, "triton": 38}',
+    ),
 ]
 
 

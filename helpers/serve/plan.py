@@ -273,13 +273,13 @@ def plan_serving(
     (its tokens and concurrency); the profile run reserves for the largest image the processor accepts,
     or with `profile_video` (vLLM without ``--limit-mm-per-prompt`` video 0) the largest video item.
     `encoder_dp` (vLLM ``--mm-encoder-tp-mode data``, the default here when TP > 1) replicates the vision
-    tower instead of sharding it. `sampler` is the engine's top-k/top-p path ("flashinfer" or "torch").
+    tower instead of sharding it. `sampler` is the engine's top-k/top-p path (SAMPLER_BYTES_PER_LOGIT).
     `non_torch_gib` overrides vLLM's non-torch charge per GPU (default ``vllm_non_torch_gib``).
     """
     if engine not in ("vllm", "sglang"):
         raise PlanError(f"unknown engine {engine!r}: use vllm or sglang")
     if sampler not in SAMPLER_BYTES_PER_LOGIT:
-        raise PlanError(f"unknown sampler {sampler!r}: use flashinfer or torch")
+        raise PlanError(f"unknown sampler {sampler!r}: use one of {', '.join(SAMPLER_BYTES_PER_LOGIT)}")
     if kv_cache_dtype not in KV_DTYPE_BYTES:
         raise PlanError(
             f"unknown --kv-cache-dtype {kv_cache_dtype!r}: use one of {', '.join(KV_DTYPE_BYTES)}"

@@ -39,7 +39,10 @@ def _text(cfg: dict[str, Any]) -> dict[str, Any]:
 # index (8), about 38 B, as llm-d measured (5.56 GiB of activations for Qwen3-0.6B at 1024 sequences on
 # H100, config_explorer/empirical-vllm-memory-results.md). FlashInfer is V1's default when installed
 # (vllm PR 11394), except from vllm PR 26859 (Oct 2025) to PR 40376 (Apr 2026), when torch was.
-SAMPLER_BYTES_PER_LOGIT = {"flashinfer": 14, "torch": 38}
+# "triton": vLLM 0.19.0's native path (FlashInfer sampling off by default, its log says) sends 8 rows or more
+# to apply_top_k_top_p_triton, which masks the fp32 logits in place with a small per-SM buffer, then softmax
+# and random_sample's exponential: FlashInfer's 14 B.
+SAMPLER_BYTES_PER_LOGIT = {"flashinfer": 14, "torch": 38, "triton": 14}
 
 
 def activation_bytes(
