@@ -46,6 +46,11 @@ def tolerance_tokens(logged: int, per_token: int) -> int:
     return max(int(0.1 * logged), GIB // per_token)
 
 
+def _tp(log: dict[str, Any]) -> int:
+    """The log's tensor-parallel size (vLLM's and SGLang's flag names)."""
+    return int(log["flags"].get("tensor_parallel_size") or log["flags"].get("tp") or 1)
+
+
 def _plan_for(log: dict[str, Any], non_torch_gib: float | None = None):
     """The plan from the card, the logged flags and the engine's defaults for every flag not logged
     (vLLM's ``--mm-encoder-tp-mode`` defaults to "weights": the vision tower is sharded, not replicated;
@@ -53,7 +58,7 @@ def _plan_for(log: dict[str, Any], non_torch_gib: float | None = None):
     a log's ``sampler`` names the top-k/top-p path its engine took when that is not FlashInfer)."""
     flags = log["flags"]
     videos = (flags.get("limit_mm_per_prompt") or {}).get("video", 1)
-    tp = int(flags.get("tensor_parallel_size") or flags.get("tp") or 1)
+    tp = _tp(log)
     frac = flags.get("gpu_memory_utilization", flags.get("mem_fraction_static"))
     return plan_serving(
         CONFIGS_DIR / log["config"],
@@ -78,7 +83,7 @@ def _plan_for(log: dict[str, Any], non_torch_gib: float | None = None):
 def compare_log(log: dict[str, Any]) -> dict[str, Any]:
     """One row: logged tokens, planned tokens (when the card is known), KV-arithmetic tokens, errors."""
     cfg = load_config_dict(CONFIGS_DIR / log["config"])
-    tp = int(log["flags"].get("tensor_parallel_size") or log["flags"].get("tp") or 1)
+    tp = _tp(log)
     per_token = kv_bytes_per_token(cfg, tp)
     logged = int(log["kv_cache_tokens"])
     tol = tolerance_tokens(logged, per_token)
@@ -131,7 +136,7 @@ def non_torch_effect(folder: Path = LOGS_DIR):
 
     rows = []
     for log in load_logs(folder):
-        tp = int(log["flags"].get("tensor_parallel_size") or 1)
+        tp = _tp(log)
         if log["engine"] != "vllm" or tp == 1 or log["gpu"] not in GPU_TOTAL_GIB or log.get("weights_differ"):
             continue
         logged = int(log["kv_cache_tokens"])

@@ -175,8 +175,8 @@ def weights_per_gpu(
 @functools.cache
 def measured_tp_non_torch_gib() -> float:
     """Median of vLLM's measured non-torch memory per GPU under tensor parallelism on NVLink cards
-    (data/engine_memory/vllm_non_torch.json: vLLM 0.19 logs of 13 TP 2-4 runs on H100, none of them a
-    run the planner is checked against).
+    (data/engine_memory/vllm_non_torch.json: vLLM 0.19 logs of TP 2-4 runs of other models on H100, none
+    of them a run the planner is checked against).
 
     Example:
         >>> round(measured_tp_non_torch_gib(), 2)
