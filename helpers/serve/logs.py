@@ -51,6 +51,11 @@ def _tp(log: dict[str, Any]) -> int:
     return int(log["flags"].get("tensor_parallel_size") or log["flags"].get("tp") or 1)
 
 
+def _plannable(log: dict[str, Any]) -> bool:
+    """Whether the whole plan can be made: a known card, and a model whose weights are the config's."""
+    return log["gpu"] in GPU_TOTAL_GIB and not log.get("weights_differ")
+
+
 def _plan_for(log: dict[str, Any], non_torch_gib: float | None = None):
     """The plan from the card, the logged flags and the engine's defaults for every flag not logged
     (vLLM's ``--mm-encoder-tp-mode`` defaults to "weights": the vision tower is sharded, not replicated;
@@ -102,7 +107,7 @@ def compare_log(log: dict[str, Any]) -> dict[str, Any]:
         row["kv_arith_ok"] = abs(arith - logged) <= tol
     else:
         row.update(kv_arith_tokens=None, kv_arith_error_pct=None, kv_arith_ok=True)
-    if log["gpu"] in GPU_TOTAL_GIB and not log.get("weights_differ"):
+    if _plannable(log):
         try:
             planned = _plan_for(log).kv_cache_tokens
         except PlanError as err:
@@ -137,7 +142,7 @@ def non_torch_effect(folder: Path = LOGS_DIR):
     rows = []
     for log in load_logs(folder):
         tp = _tp(log)
-        if log["engine"] != "vllm" or tp == 1 or log["gpu"] not in GPU_TOTAL_GIB or log.get("weights_differ"):
+        if log["engine"] != "vllm" or tp == 1 or not _plannable(log):
             continue
         logged = int(log["kv_cache_tokens"])
         flat, used = _plan_for(log, NON_TORCH_GIB).kv_cache_tokens, _plan_for(log).kv_cache_tokens
